@@ -1,0 +1,110 @@
+"""The ``sweep`` command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from sweeps.errors import UserError
+
+app = typer.Typer(
+    name="sweep",
+    help=(
+        "Ray Tune + Optuna hyperparameter sweeps of TensorFlow models, tracked in MLflow "
+        "(one parent run per sweep, a nested run per trial) with the best model registered."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+SpecArg = Annotated[
+    Path | None,
+    typer.Argument(
+        help="Sweep spec (YAML). Default: the packaged abalone spec (sweeps/abalone.yaml).",
+        show_default=False,
+    ),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        "-s",
+        metavar="KEY.PATH=VALUE",
+        help="Override a spec field, e.g. --set search.num_samples=8 (repeatable; YAML values).",
+    ),
+]
+
+
+def _fail(exc: UserError) -> None:
+    for line in exc.problems:
+        err.print(f"[bold red]error:[/] {line}", soft_wrap=True)
+    raise typer.Exit(code=2)
+
+
+@app.command()
+def validate(spec: SpecArg = None, set_: SetOpt = None) -> None:
+    """Check a spec and everything a sweep needs (data, tracking store, storage, trainable)
+    without training. Exits 2 and names each problem if something is wrong."""
+    from sweeps.preflight import preflight
+    from sweeps.spec import load_spec
+
+    try:
+        prepared = preflight(load_spec(spec, set_))
+    except UserError as exc:
+        _fail(exc)
+        return
+    s = prepared.spec
+    out.print(f"[green]ok[/] spec '{s.name}' is valid")
+    out.print(
+        f"  data      {prepared.dataset.source}: {len(prepared.dataset.frame)} rows "
+        f"(train {len(prepared.splits.train)} / val {len(prepared.splits.val)} / "
+        f"test {len(prepared.splits.test)}), sha256 {prepared.dataset.sha256[:12]}"
+    )
+    out.print(f"  trainable {s.trainable}")
+    out.print(f"  search    {s.search.num_samples} trials over {', '.join(s.searched)}")
+    out.print(f"  tracking  {prepared.tracking_uri} (experiment '{s.experiment}')")
+    out.print(f"  storage   {prepared.storage_path}")
+
+
+@app.command()
+def run(
+    spec: SpecArg = None,
+    set_: SetOpt = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Ray Tune's and the trials' own logs.")
+    ] = False,
+) -> None:
+    """Run a sweep: Optuna-suggested trials on Ray Tune, each a nested MLflow run; the best
+    model is evaluated on the test split and registered."""
+    from sweeps.report import print_outcome
+    from sweeps.runner import run_sweep
+    from sweeps.spec import load_spec
+
+    try:
+        loaded = load_spec(spec, set_)
+        outcome = run_sweep(loaded, console=err, verbose=verbose)
+    except UserError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: the sweep's parent run is marked KILLED")
+        raise typer.Exit(code=130) from None
+    print_outcome(outcome, out)
+    if outcome.registration is None:
+        raise typer.Exit(code=1)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="sweep")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

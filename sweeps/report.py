@@ -1,0 +1,72 @@
+"""The human-readable end-of-sweep summary."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+if TYPE_CHECKING:
+    from sweeps.runner import SweepOutcome
+
+
+def _fmt(value: object) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def print_outcome(outcome: SweepOutcome, console: Console) -> None:
+    """Top trials table, the MLflow experiment and parent run, the registered version."""
+    spec = outcome.spec
+    metric = spec.search.metric
+    searched = list(spec.searched)
+    table = Table(title=f"Top trials of {outcome.run_name} (by best {metric})")
+    table.add_column("trial")
+    table.add_column(f"best {metric}", justify="right")
+    table.add_column("epoch", justify="right")
+    table.add_column("epochs run", justify="right")
+    for name in searched:
+        table.add_column(name, justify="right")
+    for t in outcome.top():
+        table.add_row(
+            f"trial-{t.number:04d}",
+            f"{t.best_value:.4f}",
+            str(t.best_epoch or "-"),
+            str(t.epochs),
+            *(_fmt(t.config.get(name, "")) for name in searched),
+        )
+    console.print(table)
+    failed = sum(1 for t in outcome.trials if t.status == "ERROR")
+    console.print(
+        f"{len(outcome.trials)} trials ({failed} failed) in {outcome.wall_s:.0f}s; "
+        f"results in {outcome.storage_path}"
+    )
+    console.print(
+        f"MLflow: experiment '{spec.experiment}' (id {outcome.experiment_id}), "
+        f"parent run {outcome.run_name} ({outcome.parent_run_id})"
+    )
+    console.print(f"        tracking URI {outcome.tracking_uri}")
+    reg = outcome.registration
+    if reg is not None:
+        console.print(
+            f"Registered: {reg.model_name} version {reg.version} "
+            f"(test_rmse {reg.test_rmse:.4f}, test_mae {reg.test_mae:.4f})"
+        )
+        if reg.alias_moved and reg.previous_version:
+            console.print(
+                f"        alias '{reg.alias}' moved from version {reg.previous_version} "
+                f"(test_rmse {reg.previous_test_rmse:.4f}) to {reg.version}"
+            )
+        elif reg.alias_moved:
+            console.print(f"        alias '{reg.alias}' set on version {reg.version}")
+        else:
+            console.print(
+                f"        alias '{reg.alias}' stays on version {reg.previous_version} "
+                f"(test_rmse {reg.previous_test_rmse:.4f} is not beaten)"
+            )
+    if outcome.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in outcome.tracking_uri:
+        console.print(f"View it: mlflow ui --backend-store-uri {outcome.tracking_uri}")
+    else:
+        console.print(f"View it: {outcome.tracking_uri}/#/experiments/{outcome.experiment_id}")

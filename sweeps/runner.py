@@ -1,0 +1,290 @@
+"""One sweep, start to finish: preflight, parent run, Tune trials, registration, summary."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+from sweeps import storage
+from sweeps.preflight import Prepared, preflight
+from sweeps.spec import SweepSpec
+from sweeps.tracking import SweepTracker, trial_run_name
+
+if TYPE_CHECKING:
+    from ray.tune import ResultGrid
+
+    from sweeps.registry import Registration
+
+STATE_FILE = "sweep-state.json"
+TOP_N = 5
+
+
+@dataclass
+class TrialSummary:
+    """One trial's outcome as shown in the final table."""
+
+    number: int
+    trial_id: str
+    status: str
+    best_value: float | None
+    best_epoch: int | None
+    epochs: int
+    config: dict[str, Any]
+    run_id: str | None = None
+
+
+@dataclass
+class SweepOutcome:
+    """What a finished sweep produced and where to find it."""
+
+    spec: SweepSpec
+    run_name: str
+    tracking_uri: str
+    experiment_id: str
+    parent_run_id: str
+    storage_path: str
+    trials: list[TrialSummary]
+    registration: Registration | None
+    wall_s: float
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def best(self) -> TrialSummary | None:
+        scored = [t for t in self.trials if t.best_value is not None]
+        if not scored:
+            return None
+        sign = 1 if self.spec.search.mode == "min" else -1
+        return min(scored, key=lambda t: sign * t.best_value)
+
+    def top(self, n: int = TOP_N) -> list[TrialSummary]:
+        sign = 1 if self.spec.search.mode == "min" else -1
+        scored = [t for t in self.trials if t.best_value is not None]
+        return sorted(scored, key=lambda t: sign * t.best_value)[:n]
+
+
+def run_sweep(
+    spec: SweepSpec, console: Console | None = None, verbose: bool = False
+) -> SweepOutcome:
+    """Run the sweep described by ``spec`` and register its best model.
+
+    Raises:
+        UserError: (before any trial) the spec, data, tracking store or storage is unusable.
+    """
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    prepared = preflight(spec)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=prepared.tracking_uri)
+    run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    tracker = SweepTracker.start(
+        client, spec, prepared.dataset, run_name, storage.join(prepared.storage_path, run_name)
+    )
+    _save_state(prepared, run_name, tracker)
+    console.print(
+        f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
+        f"{spec.search.max_concurrent} at a time; MLflow run {tracker.parent_run_id} "
+        f"in experiment '{spec.experiment}' at {prepared.tracking_uri}"
+    )
+    status = "FAILED"
+    try:
+        grid = _tune(prepared, run_name, tracker, console, verbose)
+        trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
+        registration = _register(prepared, grid, tracker, client, console)
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.end(status)
+    return SweepOutcome(
+        spec=spec,
+        run_name=run_name,
+        tracking_uri=prepared.tracking_uri,
+        experiment_id=tracker.experiment_id,
+        parent_run_id=tracker.parent_run_id,
+        storage_path=storage.join(prepared.storage_path, run_name),
+        trials=trials,
+        registration=registration,
+        wall_s=time.monotonic() - started,
+        errors=[t.trial_id for t in trials if t.status == "ERROR"],
+    )
+
+
+def _save_state(prepared: Prepared, run_name: str, tracker: SweepTracker) -> None:
+    """Enough to find this sweep's MLflow parent run again from its storage folder."""
+    state = {
+        "run_name": run_name,
+        "parent_run_id": tracker.parent_run_id,
+        "experiment_id": tracker.experiment_id,
+        "tracking_uri": prepared.tracking_uri,
+        "spec": prepared.spec.to_dict(),
+    }
+    path = storage.join(prepared.storage_path, run_name, STATE_FILE)
+    storage.write_text(path, json.dumps(state, indent=2))
+
+
+def init_ray(verbose: bool = False) -> None:
+    """Connect to ``RAY_ADDRESS`` if set, else start a local Ray (unless one is running here)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    ray.init(
+        address=os.environ.get("RAY_ADDRESS") or None,
+        include_dashboard=False,
+        log_to_driver=verbose,
+        logging_level=logging.INFO if verbose else logging.WARNING,
+        runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}},
+    )
+
+
+def _tune(
+    prepared: Prepared, run_name: str, tracker: SweepTracker, console: Console, verbose: bool
+) -> ResultGrid:
+    from ray import tune
+
+    from sweeps.live_callbacks import LiveCallbacks, attach, detach
+    from sweeps.progress import SweepProgress
+    from sweeps.search import make_scheduler, make_searcher, param_space
+    from sweeps.trial_logger import MlflowTrialLogger, trial_number
+
+    spec = prepared.spec
+    search = spec.search
+    init_ray(verbose)
+    trainable = tune.with_resources(
+        tune.with_parameters(prepared.trainable, data=prepared.splits.without_test()),
+        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+    )
+    progress = SweepProgress(search.num_samples, search.metric, search.mode, console=console)
+    tuner = tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            metric=search.metric,
+            mode=search.mode,
+            search_alg=make_searcher(spec),
+            scheduler=make_scheduler(spec),
+            num_samples=search.num_samples,
+            time_budget_s=search.time_budget_s,
+            reuse_actors=True,
+            trial_name_creator=lambda t: trial_run_name(trial_number(t)),
+            trial_dirname_creator=lambda t: trial_run_name(trial_number(t)),
+        ),
+        run_config=tune.RunConfig(
+            name=run_name,
+            storage_path=prepared.storage_path,
+            callbacks=[LiveCallbacks(run_name)],
+            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=1,
+                checkpoint_score_attribute=search.metric,
+                checkpoint_score_order=search.mode,
+            ),
+            verbose=1 if verbose else 0,
+        ),
+    )
+    attach(run_name, [MlflowTrialLogger(tracker, search.metric, search.mode), progress])
+    try:
+        with progress:
+            return tuner.fit()
+    finally:
+        detach(run_name)
+
+
+def _summarise(
+    grid: ResultGrid, tracker: SweepTracker, metric: str, mode: str
+) -> list[TrialSummary]:
+    tracker.flush()
+    trials = []
+    for result in grid:
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or os.path.basename(result.path)
+        history = result.metrics_dataframe
+        best_value = best_epoch = None
+        if history is not None and metric in history:
+            column = history[metric].dropna()
+            if len(column):
+                idx = column.idxmin() if mode == "min" else column.idxmax()
+                best_value = float(column[idx])
+                if "epoch" in history:
+                    best_epoch = int(history.loc[idx, "epoch"])
+        trials.append(
+            TrialSummary(
+                number=_number_from_path(result.path),
+                trial_id=trial_id,
+                status="ERROR" if result.error else "TERMINATED",
+                best_value=best_value,
+                best_epoch=best_epoch,
+                epochs=int(metrics.get("epoch", 0) or 0),
+                config=dict(result.config or {}),
+                run_id=tracker.child_run_id(trial_id),
+            )
+        )
+    return sorted(trials, key=lambda t: t.number)
+
+
+def _number_from_path(path: str) -> int:
+    tail = os.path.basename(path.rstrip("/"))
+    digits = tail.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else 0
+
+
+def _register(
+    prepared: Prepared, grid: ResultGrid, tracker: SweepTracker, client: Any, console: Console
+) -> Registration | None:
+    from sweeps.registry import Lineage, register_best
+    from sweeps.tracking import git_commit
+
+    spec = prepared.spec
+    search = spec.search
+    try:
+        best = grid.get_best_result(search.metric, search.mode, scope="all")
+    except RuntimeError:
+        console.print("[red]no trial reported a result; nothing to register[/]")
+        return None
+    checkpoint = best.get_best_checkpoint(search.metric, search.mode)
+    if checkpoint is None:
+        console.print("[red]the best trial left no checkpoint; nothing to register[/]")
+        return None
+    trial_id = best.metrics["trial_id"]
+    trial_run_id = tracker.child_run_id(trial_id)
+    best_metrics = {
+        f"best_{search.metric}": _best_value(best, search.metric, search.mode),
+    }
+    tracker.log_summary({k: v for k, v in best.config.items() if k in spec.searched}, best_metrics)
+    console.print("registering the best trial's model (evaluating on the test split)...")
+    lineage = Lineage(
+        sweep_run_id=tracker.parent_run_id,
+        trial_run_id=trial_run_id,
+        data_sha256=prepared.dataset.sha256,
+        spec_sha256=spec.sha256,
+        checkpoint_uri=storage.as_uri(prepared.storage_path, checkpoint.path),
+        git_commit=git_commit(),
+    )
+    registration = register_best(
+        client,
+        checkpoint,
+        prepared.splits,
+        lineage,
+        spec.register.model_name,
+        spec.register.alias,
+    )
+    return registration
+
+
+def _best_value(result: Any, metric: str, mode: str) -> float:
+    history = result.metrics_dataframe
+    if history is None or metric not in history:
+        return float(result.metrics.get(metric, math.nan))
+    column = history[metric].dropna()
+    return float(column.min() if mode == "min" else column.max())

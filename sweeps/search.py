@@ -1,0 +1,58 @@
+"""The spec's search section as Ray Tune objects: space, Optuna TPE searcher, scheduler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+from ray.tune.search import ConcurrencyLimiter, Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from sweeps.spec import Choice, Constant, LogUniform, Param, RandInt, SweepSpec, Uniform
+
+
+def to_tune(param: Param) -> Any:
+    """One spec parameter as a Tune domain (``randint`` bounds are inclusive in the spec)."""
+    if isinstance(param, Constant):
+        return param.value
+    if isinstance(param, Choice):
+        return tune.choice(param.values)
+    if isinstance(param, RandInt):
+        return tune.randint(param.low, param.high + 1)
+    if isinstance(param, LogUniform):
+        return tune.loguniform(param.low, param.high)
+    if isinstance(param, Uniform):
+        return tune.uniform(param.low, param.high)
+    raise TypeError(f"unsupported parameter {param!r}")
+
+
+def param_space(spec: SweepSpec) -> dict[str, Any]:
+    """Tune's ``param_space``: distributions for searched parameters, plain values for constants."""
+    return {name: to_tune(p) for name, p in spec.search.space.items()}
+
+
+def make_searcher(spec: SweepSpec) -> Searcher:
+    """Seeded Optuna TPE behind a concurrency limit; the spec's initial points are tried first."""
+    import optuna
+
+    search = spec.search
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna_search = OptunaSearch(
+        sampler=optuna.samplers.TPESampler(seed=search.seed),
+        points_to_evaluate=[dict(p) for p in search.initial_points] or None,
+    )
+    return ConcurrencyLimiter(optuna_search, max_concurrent=search.max_concurrent)
+
+
+def make_scheduler(spec: SweepSpec) -> TrialScheduler:
+    """ASHA (stops weak trials early at rungs, by epoch) if the spec asks for it, else FIFO."""
+    sched = spec.search.scheduler
+    if sched is None:
+        return FIFOScheduler()
+    return ASHAScheduler(
+        time_attr="training_iteration",
+        max_t=sched.max_t,
+        grace_period=sched.grace_period,
+        reduction_factor=sched.reduction_factor,
+    )

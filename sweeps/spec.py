@@ -1,0 +1,469 @@
+"""The sweep spec: YAML plus ``--set`` overrides, validated into typed models.
+
+Every user error is found here, before Ray starts, and reported as one line per problem that
+names the field, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import warnings
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from sweeps.errors import SpecError
+
+DEFAULT_SPEC_NAME = "abalone.yaml"
+TRAINABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:sagemaker:[a-z0-9-]+:\d{12}:(mlflow-tracking-server|mlflow-app)/[A-Za-z0-9-]+$"
+)
+S3_URI_PATTERN = re.compile(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/.*)?$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# ---------------------------------------------------------------- search space parameters
+
+
+class Uniform(_Strict):
+    """A float drawn uniformly from ``[low, high]``."""
+
+    low: float
+    high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Uniform:
+        if self.low >= self.high:
+            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
+        return self
+
+
+class LogUniform(Uniform):
+    """A float drawn log-uniformly from ``[low, high]``; both bounds positive."""
+
+    @model_validator(mode="after")
+    def _positive(self) -> LogUniform:
+        if self.low <= 0:
+            raise ValueError(f"loguniform bounds must be positive, got low={self.low}")
+        return self
+
+
+class RandInt(_Strict):
+    """An integer drawn uniformly from ``low..high``, both ends included."""
+
+    low: int
+    high: int
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RandInt:
+        if self.low > self.high:
+            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
+        return self
+
+
+class Choice(_Strict):
+    """One of a list of values."""
+
+    values: list[Any] = Field(min_length=1)
+
+
+class Constant(_Strict):
+    """A fixed value passed to every trial."""
+
+    value: Any
+
+
+Param = Uniform | LogUniform | RandInt | Choice | Constant
+DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
+_SUBFIELD = "\x1f"  # marks "entry name" inside a mapping field's error message
+
+
+def parse_param(name: str, raw: Any) -> Param:
+    """Turn one YAML space entry into a typed parameter.
+
+    ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``, ``{randint: [lo, hi]}`` (inclusive),
+    ``{choice: [a, b, ...]}``, or a plain value (a constant).
+    """
+    if not isinstance(raw, dict):
+        return Constant(value=raw)
+    if len(raw) != 1 or next(iter(raw)) not in DISTRIBUTIONS:
+        keys = ", ".join(map(str, raw)) or "nothing"
+        raise ValueError(
+            f"expected exactly one of {', '.join(DISTRIBUTIONS)} or a constant value, got {keys}"
+        )
+    kind, args = next(iter(raw.items()))
+    if kind == "choice":
+        if not isinstance(args, list) or not args:
+            raise ValueError(f"choice needs a non-empty list of values, got {args!r}")
+        return Choice(values=args)
+    if not isinstance(args, list) or len(args) != 2:
+        raise ValueError(f"{kind} needs [low, high], got {args!r}")
+    cls = {"uniform": Uniform, "loguniform": LogUniform, "randint": RandInt}[kind]
+    try:
+        return cls(low=args[0], high=args[1])
+    except ValidationError as exc:
+        raise ValueError(f"{kind} {args}: {_first_message(exc)}") from None
+
+
+def _first_message(exc: ValidationError) -> str:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    return f"{loc}: {msg}" if loc else msg
+
+
+# ---------------------------------------------------------------- sections
+
+
+class SplitSpec(_Strict):
+    """Fractions of all rows held out for validation and test, and the shuffle seed."""
+
+    val: float = Field(0.15, gt=0, lt=0.5)
+    test: float = Field(0.15, gt=0, lt=0.5)
+    seed: int = 0
+
+
+class DataSpec(_Strict):
+    """Where the table comes from and which column is the target."""
+
+    source: str = "builtin:abalone"
+    target: str = Field("rings", min_length=1)
+    split: SplitSpec = SplitSpec()
+
+    @field_validator("source")
+    @classmethod
+    def _source_form(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("must be builtin:abalone, a CSV file path or s3://bucket/key.csv")
+        if v.startswith("s3:") and (not S3_URI_PATTERN.match(v) or v.rstrip("/").count("/") < 3):
+            raise ValueError(f"{v!r} is not a valid s3://bucket/key URI")
+        if v.startswith("builtin:") and v != "builtin:abalone":
+            raise ValueError(f"unknown built-in data set {v!r}; allowed: builtin:abalone")
+        return v
+
+
+class SchedulerSpec(_Strict):
+    """Early stopping of unpromising trials (ASHA)."""
+
+    type: Literal["asha"] = "asha"
+    max_t: int = Field(100, gt=0, description="most epochs a trial may run")
+    grace_period: int = Field(5, gt=0, description="epochs every trial runs before it may stop")
+    reduction_factor: float = Field(3.0, gt=1)
+
+    @model_validator(mode="after")
+    def _grace_within_max(self) -> SchedulerSpec:
+        if self.grace_period > self.max_t:
+            raise ValueError(
+                f"grace_period ({self.grace_period}) must not exceed max_t ({self.max_t})"
+            )
+        return self
+
+
+class SearchSpec(_Strict):
+    """What to optimise, how many trials, and the hyperparameter space."""
+
+    metric: str = Field("val_rmse", min_length=1)
+    mode: Literal["min", "max"] = "min"
+    num_samples: int = Field(16, gt=0, description="number of trials")
+    max_concurrent: int = Field(2, gt=0, description="trials running at once")
+    seed: int = 0
+    scheduler: SchedulerSpec | None = None
+    time_budget_s: float | None = Field(None, gt=0)
+    max_failures: int = Field(1, ge=0, description="retries of a failing trial")
+    space: dict[str, Param]
+    initial_points: list[dict[str, Any]] = Field(default_factory=list)
+
+    @field_validator("space", mode="before")
+    @classmethod
+    def _parse_space(cls, raw: Any) -> dict[str, Param]:
+        if not isinstance(raw, dict):
+            raise ValueError(f"must be a mapping of parameter names to distributions, got {raw!r}")
+        if not raw:
+            raise ValueError("is empty; give at least one parameter to search")
+        parsed = {}
+        for name, entry in raw.items():
+            try:
+                parsed[str(name)] = parse_param(str(name), entry)
+            except ValueError as exc:
+                raise ValueError(f"{_SUBFIELD}{name}{_SUBFIELD}{exc}") from None
+        if all(isinstance(p, Constant) for p in parsed.values()):
+            raise ValueError("has only constants; give at least one distribution to search")
+        return parsed
+
+    @model_validator(mode="after")
+    def _points_inside_space(self) -> SearchSpec:
+        searchable = {k: p for k, p in self.space.items() if not isinstance(p, Constant)}
+        for i, point in enumerate(self.initial_points):
+            unknown = sorted(set(point) - set(searchable))
+            if unknown:
+                raise ValueError(
+                    f"initial_points[{i}]: {', '.join(unknown)} not searched; "
+                    f"searched parameters: {', '.join(searchable)}"
+                )
+            for name, param in searchable.items():
+                if name not in point:
+                    raise ValueError(f"initial_points[{i}]: missing {name}")
+                if not _inside(param, point[name]):
+                    raise ValueError(
+                        f"initial_points[{i}].{name}: {point[name]!r} is outside the space"
+                    )
+        return self
+
+
+def _inside(param: Param, value: Any) -> bool:
+    if isinstance(param, Choice):
+        return value in param.values
+    if isinstance(param, RandInt):
+        return isinstance(value, int) and param.low <= value <= param.high
+    if isinstance(param, Uniform):
+        return isinstance(value, int | float) and param.low <= value <= param.high
+    return True
+
+
+class ResourcesSpec(_Strict):
+    """Resources per trial; ``gpu`` may be fractional to pack trials on a GPU."""
+
+    cpu: float = Field(1.0, gt=0)
+    gpu: float = Field(0.0, ge=0)
+
+
+class TrackingSpec(_Strict):
+    """MLflow tracking URI; null means ``MLFLOW_TRACKING_URI`` or a local store."""
+
+    uri: str | None = None
+
+    @field_validator("uri")
+    @classmethod
+    def _uri_form(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        v = v.strip()
+        if v.startswith("arn:") and not ARN_PATTERN.match(v):
+            raise ValueError(
+                f"{v!r} is not a SageMaker MLflow ARN; expected "
+                "arn:aws:sagemaker:REGION:ACCOUNT:mlflow-tracking-server/NAME "
+                "(or .../mlflow-app/NAME)"
+            )
+        if re.match(r"^https?:/?/?$", v) or (v.startswith("http") and "://" not in v):
+            raise ValueError(f"{v!r} is not a URL; expected http(s)://HOST:PORT")
+        return v
+
+
+class RegisterSpec(_Strict):
+    """Registered model name and the alias moved to a better version."""
+
+    model_name: str = Field("abalone-age", min_length=1)
+    alias: str = Field("champion", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+# ``register`` is the spec's field name; it shadows only ABCMeta.register, which we never use.
+warnings.filterwarnings("ignore", message='Field name "register"', category=UserWarning)
+
+
+class SweepSpec(_Strict):
+    """A whole sweep: what to train, on what data, how to search, where to record it."""
+
+    name: str = Field("abalone", pattern=NAME_PATTERN)
+    experiment: str = Field("abalone-tensorflow-experiment", min_length=1)
+    trainable: str = Field("trainable.train:abalone", pattern=TRAINABLE_PATTERN)
+    data: DataSpec = DataSpec()
+    search: SearchSpec
+    resources: ResourcesSpec = ResourcesSpec()
+    tracking: TrackingSpec = TrackingSpec()
+    storage: str = Field("./sweep-results", min_length=1)
+    register: RegisterSpec = RegisterSpec()
+
+    def to_yaml(self) -> str:
+        """The resolved spec (defaults and overrides applied) as YAML."""
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        raw = self.model_dump(mode="json")
+        raw["search"]["space"] = {k: _param_to_yaml(p) for k, p in self.search.space.items()}
+        return raw
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.to_yaml().encode()).hexdigest()
+
+    @property
+    def searched(self) -> dict[str, Param]:
+        return {k: p for k, p in self.search.space.items() if not isinstance(p, Constant)}
+
+    @property
+    def constants(self) -> dict[str, Any]:
+        return {k: p.value for k, p in self.search.space.items() if isinstance(p, Constant)}
+
+
+def _param_to_yaml(p: Param) -> Any:
+    if isinstance(p, Constant):
+        return p.value
+    if isinstance(p, Choice):
+        return {"choice": p.values}
+    kind = {LogUniform: "loguniform", Uniform: "uniform", RandInt: "randint"}[type(p)]
+    return {kind: [p.low, p.high]}
+
+
+# ---------------------------------------------------------------- loading
+
+
+def default_spec_path() -> Path:
+    """The packaged default spec (``sweeps/abalone.yaml``)."""
+    return Path(str(resources.files("sweeps") / DEFAULT_SPEC_NAME))
+
+
+def load_spec(path: str | Path | None = None, overrides: list[str] | None = None) -> SweepSpec:
+    """Read a YAML spec, apply ``key.path=value`` overrides, validate.
+
+    Raises:
+        SpecError: one line per problem, naming the field, the bad value and what is allowed.
+    """
+    path = Path(path) if path else default_spec_path()
+    raw = read_yaml(path)
+    for override in overrides or []:
+        apply_override(raw, override)
+    return validate_spec(raw, source=str(path))
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """The YAML mapping at ``path``, or a SpecError saying why it cannot be read."""
+    if not path.exists():
+        raise SpecError(f"spec: file not found: {path}")
+    if path.is_dir():
+        raise SpecError(f"spec: {path} is a folder; expected a YAML file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise SpecError(f"spec: {path} is not valid YAML{where}: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"spec: cannot read {path}: {exc}") from None
+    if raw is None:
+        raise SpecError(f"spec: {path} is empty")
+    if not isinstance(raw, dict):
+        raise SpecError(f"spec: {path} must be a YAML mapping of fields, got {type(raw).__name__}")
+    return raw
+
+
+def apply_override(raw: dict[str, Any], override: str) -> None:
+    """Set ``a.b.c=value`` in ``raw`` (value parsed as YAML, so ``8`` is an int, ``null`` None)."""
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise SpecError(f"--set {override!r}: expected KEY.PATH=VALUE, e.g. search.num_samples=8")
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    node = raw
+    parts = key.split(".")
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        if not isinstance(child, dict):
+            where = ".".join(parts[: i + 1])
+            raise SpecError(f"--set {override!r}: {where} is {child!r}, not a section")
+        node = child
+    node[parts[-1]] = value
+
+
+def validate_spec(raw: dict[str, Any], source: str = "spec") -> SweepSpec:
+    """Validate a raw mapping into a SweepSpec, or raise SpecError listing every problem."""
+    try:
+        return SweepSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(*(_describe(err) for err in exc.errors())) from None
+
+
+def _describe(err: dict[str, Any]) -> str:
+    loc = _field_path(err["loc"])
+    kind = err["type"]
+    value = err.get("input")
+    if kind == "extra_forbidden":
+        allowed = _allowed_fields(err["loc"][:-1])
+        return f"{loc}: unknown field; allowed here: {', '.join(allowed)}"
+    if kind == "missing":
+        return f"{loc}: required field is missing"
+    msg = err["msg"].removeprefix("Value error, ")
+    if kind == "literal_error":
+        return f"{loc} = {value!r}: {msg.replace('Input should be', 'must be')}"
+    if kind == "string_pattern_mismatch":
+        return f"{loc} = {value!r}: {_PATTERN_HELP.get(str(err['loc'][-1]), msg)}"
+    if kind == "value_error":
+        if msg.startswith(_SUBFIELD):  # an error inside one entry of a mapping field
+            _, sub, msg = msg.split(_SUBFIELD, 2)
+            loc = f"{loc}.{sub}"
+        return f"{loc}: {msg}"
+    return f"{loc} = {value!r}: {msg.replace('Input should be', 'must be')}"
+
+
+_PATTERN_HELP = {
+    "trainable": "expected an import path MODULE:FUNCTION, e.g. trainable.train:abalone",
+    "name": "expected letters, digits, '-', '_' or '.', at most 64 characters",
+    "alias": "expected letters, digits, '-' or '_', starting with a letter",
+}
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    # pydantic puts the union member's class name in the location of a union error; drop it.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and p[:1].isupper())]
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if p.isdigit() else (f".{p}" if out else p)
+    return out or "spec"
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] | None = SweepSpec
+    for part in loc:
+        if model is None or not isinstance(part, str):
+            return []
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+    return list(model.model_fields) if model else []
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+__all__ = [
+    "Choice",
+    "Constant",
+    "LogUniform",
+    "RandInt",
+    "SweepSpec",
+    "Uniform",
+    "apply_override",
+    "default_spec_path",
+    "load_spec",
+    "validate_spec",
+]

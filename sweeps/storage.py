@@ -1,0 +1,106 @@
+"""Where Ray Tune keeps experiment state and checkpoints: a local folder or ``s3://`` prefix.
+
+Uses pyarrow's filesystems (as Ray Tune does), so the same code serves both and honours the
+standard AWS environment (region, credentials chain, ``AWS_ENDPOINT_URL[_S3]``).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+from sweeps.errors import PreflightError
+
+
+def resolve_storage(storage: str, cwd: Path | None = None) -> str:
+    """An absolute local path, or the ``s3://`` URI unchanged."""
+    if is_remote(storage):
+        return storage.rstrip("/")
+    path = Path(storage).expanduser()
+    if not path.is_absolute():
+        path = (cwd or Path.cwd()) / path
+    return str(path.resolve())
+
+
+def is_remote(storage: str) -> bool:
+    return "://" in storage and not storage.startswith("file://")
+
+
+def _filesystem(uri: str):
+    import pyarrow.fs
+
+    if is_remote(uri):
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        if uri.startswith("s3://") and endpoint:
+            # pyarrow reads the endpoint from the environment only in newer releases.
+            fs = pyarrow.fs.S3FileSystem(endpoint_override=endpoint)
+            return fs, uri[len("s3://") :]
+        return pyarrow.fs.FileSystem.from_uri(uri)
+    return pyarrow.fs.LocalFileSystem(), uri
+
+
+def as_uri(storage: str, fs_path: str) -> str:
+    """A filesystem path under ``storage`` as a URI (pyarrow drops the ``s3://`` scheme)."""
+    if "://" in fs_path or not is_remote(storage):
+        return fs_path
+    return f"{storage.split('://', 1)[0]}://{fs_path.lstrip('/')}"
+
+
+def join(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *parts])
+
+
+def write_text(uri: str, text: str) -> None:
+    """Write ``text`` to the file at ``uri`` (local path or ``s3://``), creating folders."""
+    fs, path = _filesystem(uri)
+    fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+    with fs.open_output_stream(path) as out:
+        out.write(text.encode())
+
+
+def read_text(uri: str) -> str | None:
+    """The text at ``uri``, or None if there is no such file."""
+    import pyarrow.fs
+
+    fs, path = _filesystem(uri)
+    if fs.get_file_info(path).type != pyarrow.fs.FileType.File:
+        return None
+    with fs.open_input_stream(path) as src:
+        return src.read().decode()
+
+
+def check_writable(storage: str) -> None:
+    """Write and delete a probe object under ``storage``.
+
+    Raises:
+        PreflightError: naming the address and the cause.
+    """
+    probe = join(storage, f".sweep-probe-{uuid.uuid4().hex[:8]}")
+    try:
+        fs, path = _filesystem(probe)
+        fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        with fs.open_output_stream(path) as out:
+            out.write(b"probe")
+        fs.delete_file(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError subclasses and others
+        raise PreflightError(f"storage: cannot write to {storage}: {_cause(exc)}") from None
+
+
+def _cause(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    lowered = text.lower()
+    for needle, cause in (
+        ("nosuchbucket", "no such bucket"),
+        ("no such bucket", "no such bucket"),
+        ("access denied", "access denied"),
+        ("accessdenied", "access denied"),
+        ("invalidaccesskeyid", "invalid AWS access key"),
+        ("signaturedoesnotmatch", "invalid AWS credentials"),
+        ("connection refused", "connection refused"),
+        ("permission denied", "permission denied"),
+        ("read-only file system", "read-only file system"),
+    ):
+        if needle in lowered:
+            return cause
+    return text

@@ -1,0 +1,331 @@
+"""MLflow record of a sweep: the experiment, one parent run, one nested child run per trial.
+
+All MLflow traffic leaves from the driver. Writes during the sweep go through a
+:class:`~sweeps.writer.BackgroundWriter` (ordered, retried); each trial's child run is found
+again by its ``ray.trial_id`` tag, so a resumed sweep reuses child runs instead of duplicating
+them, and metric steps already logged are not logged twice.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeps.writer import BackgroundWriter
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from sweeps.spec import SweepSpec
+    from trainable.data import Dataset
+
+LOCAL_STORE_FILE = "mlflow.db"
+TAG_PARENT = "mlflow.parentRunId"
+TAG_RUN_NAME = "mlflow.runName"
+TAG_TRIAL_ID = "ray.trial_id"
+TAG_TRIAL_NUMBER = "sweep.trial_number"
+TAG_ROLE = "sweep.role"
+TAG_SWEEP_NAME = "sweep.name"
+TAG_STORAGE = "sweep.storage"
+TAG_SPEC_SHA = "sweep.spec_sha256"
+TAG_DATA_SHA = "data.sha256"
+TAG_DATA_SOURCE = "data.source"
+TAG_GIT_COMMIT = "mlflow.source.git.commit"
+TAG_ERROR = "sweep.error"
+MAX_PARAM_LENGTH = 500
+
+
+def resolve_tracking_uri(spec_uri: str | None, cwd: Path | None = None) -> str:
+    """The spec's URI, else ``MLFLOW_TRACKING_URI``, else a SQLite store in the working folder."""
+    uri = spec_uri or os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{(cwd or Path.cwd()).resolve() / LOCAL_STORE_FILE}"
+
+
+def is_local_store(uri: str) -> bool:
+    """A store that this process reads and writes directly (no server)."""
+    return uri.startswith(("sqlite:", "file:", "/", ".")) or "://" not in uri
+
+
+def git_commit(folder: Path | None = None) -> str | None:
+    """The commit checked out in ``folder`` (the working folder), if it is a git checkout."""
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=folder or Path.cwd(),
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def trial_run_name(number: int) -> str:
+    """``trial-0007``: the child run name a person can find."""
+    return f"trial-{number:04d}"
+
+
+def loggable_params(config: Mapping[str, Any]) -> dict[str, str]:
+    """Hyperparameters as MLflow params (flat, stringified, within MLflow's length limit)."""
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, Mapping):
+            for sub, val in loggable_params(value).items():
+                out[f"{key}.{sub}"] = val
+        else:
+            out[str(key)] = str(value)[:MAX_PARAM_LENGTH]
+    return out
+
+
+def numeric_metrics(values: Mapping[str, Any]) -> dict[str, float]:
+    """The finite numeric entries of ``values`` (bools excluded)."""
+    return {
+        k: float(v)
+        for k, v in values.items()
+        if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    }
+
+
+class SweepTracker:
+    """The MLflow side of one sweep.
+
+    Create with :meth:`start` (new parent run) or :meth:`reopen` (a resumed sweep's parent).
+    Trial-level calls are queued on a background writer; call :meth:`flush` before reading.
+    """
+
+    def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str) -> None:
+        self.client = client
+        self.experiment_id = experiment_id
+        self.parent_run_id = parent_run_id
+        self.writer = BackgroundWriter()
+        self._children: dict[str, str] = {}  # Ray trial id -> MLflow run id
+        self._last_step: dict[str, int] = {}  # MLflow run id -> last metric step written
+
+    # ------------------------------------------------------------ sweep level (synchronous)
+
+    @classmethod
+    def start(
+        cls,
+        client: MlflowClient,
+        spec: SweepSpec,
+        dataset: Dataset,
+        run_name: str,
+        storage_path: str,
+    ) -> SweepTracker:
+        """Find or create the experiment and open the sweep's parent run."""
+        experiment_id = ensure_experiment(client, spec.experiment)
+        tags = {
+            TAG_RUN_NAME: run_name,
+            TAG_ROLE: "sweep",
+            TAG_SWEEP_NAME: spec.name,
+            TAG_STORAGE: storage_path,
+            TAG_SPEC_SHA: spec.sha256,
+            TAG_DATA_SHA: dataset.sha256,
+            TAG_DATA_SOURCE: dataset.source,
+        }
+        commit = git_commit()
+        if commit:
+            tags[TAG_GIT_COMMIT] = commit
+        run = client.create_run(experiment_id, tags=tags, run_name=run_name)
+        tracker = cls(client, experiment_id, run.info.run_id)
+        tracker._log_sweep_inputs(spec, dataset)
+        return tracker
+
+    @classmethod
+    def reopen(cls, client: MlflowClient, parent_run_id: str) -> SweepTracker:
+        """Attach to an existing parent run (a resumed sweep) and mark it running again."""
+        run = client.get_run(parent_run_id)
+        client.update_run(parent_run_id, status="RUNNING")
+        return cls(client, run.info.experiment_id, parent_run_id)
+
+    def _log_sweep_inputs(self, spec: SweepSpec, dataset: Dataset) -> None:
+        from mlflow.entities import Param
+
+        search = spec.search
+        params = {
+            "trainable": spec.trainable,
+            "data.source": dataset.source,
+            "data.target": dataset.target,
+            "data.rows": str(len(dataset.frame)),
+            "search.metric": search.metric,
+            "search.mode": search.mode,
+            "search.num_samples": str(search.num_samples),
+            "search.max_concurrent": str(search.max_concurrent),
+            "search.seed": str(search.seed),
+            "search.scheduler": search.scheduler.type if search.scheduler else "none",
+            "search.space": ", ".join(spec.searched),
+            "resources.cpu": str(spec.resources.cpu),
+            "resources.gpu": str(spec.resources.gpu),
+        }
+        self.client.log_batch(
+            self.parent_run_id, params=[Param(k, v[:MAX_PARAM_LENGTH]) for k, v in params.items()]
+        )
+        self.client.log_text(self.parent_run_id, spec.to_yaml(), "spec.yaml")
+        self.client.log_inputs(self.parent_run_id, datasets=[_dataset_input(dataset)])
+
+    def log_summary(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+        """Best trial's hyperparameters (``best.*`` params) and metrics on the parent run."""
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        self.flush()
+        self.client.log_batch(
+            self.parent_run_id,
+            params=[Param(f"best.{k}", v) for k, v in loggable_params(params).items()],
+            metrics=[Metric(k, v, now, 0) for k, v in numeric_metrics(metrics).items()],
+        )
+
+    def end(self, status: str = "FINISHED") -> None:
+        """Flush pending writes and close the parent run with ``status``."""
+        self.flush()
+        self.client.set_terminated(self.parent_run_id, status=status)
+        self.writer.close()
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until every queued trial write has reached MLflow."""
+        return self.writer.flush(timeout_s)
+
+    # ------------------------------------------------------------ trial level (queued)
+
+    def child_run_id(self, trial_id: str) -> str | None:
+        """The child run of a trial, once created (call :meth:`flush` first to be sure)."""
+        return self._children.get(trial_id)
+
+    def open_trial(self, trial_id: str, number: int, config: Mapping[str, Any]) -> None:
+        """Find (resumed sweep) or create the trial's nested child run, with its params."""
+        self.writer.submit(
+            f"open {trial_run_name(number)}", lambda: self._open_trial(trial_id, number, config)
+        )
+
+    def _open_trial(self, trial_id: str, number: int, config: Mapping[str, Any]) -> None:
+        from mlflow.entities import Param
+
+        if trial_id in self._children:
+            self.client.update_run(self._children[trial_id], status="RUNNING")
+            return
+        existing = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' "
+                f"and tags.`{TAG_TRIAL_ID}` = '{trial_id}'"
+            ),
+            max_results=1,
+        )
+        if existing:
+            run_id = existing[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+            history = self.client.get_metric_history(run_id, "epoch")
+            self._last_step[run_id] = max((m.step for m in history), default=0)
+        else:
+            name = trial_run_name(number)
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=name,
+                tags={
+                    TAG_PARENT: self.parent_run_id,
+                    TAG_RUN_NAME: name,
+                    TAG_ROLE: "trial",
+                    TAG_TRIAL_ID: trial_id,
+                    TAG_TRIAL_NUMBER: str(number),
+                },
+            )
+            run_id = run.info.run_id
+            params = [Param(k, v) for k, v in loggable_params(config).items()]
+            self.client.log_batch(run_id, params=params)
+            self._last_step[run_id] = 0
+        self._children[trial_id] = run_id
+
+    def log_epoch(self, trial_id: str, step: int, metrics: Mapping[str, float]) -> None:
+        """One epoch's metrics in a single batch, with ``step``; skipped if already logged."""
+        stamp = int(time.time() * 1000)
+        values = dict(metrics)
+        self.writer.submit(
+            f"log step {step}", lambda: self._log_epoch(trial_id, step, values, stamp)
+        )
+
+    def _log_epoch(self, trial_id: str, step: int, metrics: dict[str, float], stamp: int) -> None:
+        from mlflow.entities import Metric
+
+        run_id = self._children[trial_id]
+        if step <= self._last_step.get(run_id, 0):
+            return  # a retried trial re-reports epochs it had already logged
+        batch = [Metric(k, v, stamp, step) for k, v in metrics.items()]
+        self.client.log_batch(run_id, metrics=batch)
+        self._last_step[run_id] = step
+
+    def close_trial(
+        self,
+        trial_id: str,
+        status: str,
+        final_metrics: Mapping[str, float] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Final metrics (step 0), the error of a failed trial, and the run's end status."""
+        stamp = int(time.time() * 1000)
+        final = dict(final_metrics or {})
+        self.writer.submit(
+            f"close trial {trial_id}",
+            lambda: self._close_trial(trial_id, status, final, error, stamp),
+        )
+
+    def _close_trial(
+        self, trial_id: str, status: str, final: dict[str, float], error: str | None, stamp: int
+    ) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        run_id = self._children[trial_id]
+        tags = [RunTag(TAG_ERROR, error[:5000])] if error else []
+        metrics = [Metric(k, v, stamp, 0) for k, v in final.items()]
+        if metrics or tags:
+            self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        if error:
+            self.client.log_text(run_id, error, "error.txt")
+        self.client.set_terminated(run_id, status=status)
+
+
+def ensure_experiment(client: MlflowClient, name: str) -> str:
+    """The id of experiment ``name``, created if missing (once, on the driver: mlflow#4123)."""
+    from mlflow.exceptions import MlflowException
+
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment.experiment_id)
+        return experiment.experiment_id
+    try:
+        return client.create_experiment(name)
+    except MlflowException:  # created meanwhile by another sweep
+        experiment = client.get_experiment_by_name(name)
+        if experiment is None:
+            raise
+        return experiment.experiment_id
+
+
+def _dataset_input(dataset: Dataset):
+    import mlflow.data
+    from mlflow.entities import DatasetInput, InputTag
+    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
+
+    ds = mlflow.data.from_pandas(
+        dataset.frame,
+        source=dataset.source if "://" in dataset.source else os.path.abspath(dataset.source),
+        targets=dataset.target,
+        name=Path(dataset.source.split(":")[-1]).stem or "data",
+        digest=dataset.sha256[:16],
+    )
+    return DatasetInput(
+        dataset=ds._to_mlflow_entity(),
+        tags=[
+            InputTag(MLFLOW_DATASET_CONTEXT, "training"),
+            InputTag("sha256", dataset.sha256),
+        ],
+    )

@@ -1,0 +1,92 @@
+"""Ray Tune function trainables (worker side).
+
+Importing this module is cheap: TensorFlow is imported inside the trial, so the driver can
+check that a trainable exists without loading TensorFlow.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+from trainable.data import NUMERIC_FEATURES, Splits
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "trial_state.json"
+DEFAULT_PATIENCE = 10
+
+
+def abalone(config: dict[str, Any], data: Splits) -> None:
+    """Train the abalone MLP once (one ``model.fit``), reporting every epoch to Ray Tune.
+
+    Reports ``loss``, ``val_rmse`` and ``val_mae`` per epoch and a checkpoint (the whole Keras
+    model) each time ``val_rmse`` improves, so the trial's best epoch can be restored. Early
+    stopping uses ``config["patience"]``. A retried trial resumes from its last checkpoint.
+    """
+    from ray import tune
+
+    _configure_tensorflow(_assigned_cpus())
+    import keras
+
+    from trainable.callbacks import TuneReporter
+    from trainable.model import build_model
+
+    x_train, y_train = data.xy("train")
+    x_val, y_val = data.xy("val")
+    epochs = int(config.get("epochs", 50))
+    patience = int(config.get("patience", DEFAULT_PATIENCE))
+
+    state = {"epoch": 0, "best_val_rmse": math.inf, "best_epoch": 0}
+    checkpoint = tune.get_checkpoint()
+    if checkpoint:
+        with checkpoint.as_directory() as folder:
+            model = keras.models.load_model(os.path.join(folder, MODEL_FILE))
+            with open(os.path.join(folder, STATE_FILE)) as fh:
+                state.update(json.load(fh))
+    else:
+        keras.utils.set_random_seed(int(config.get("seed", 0)))
+        model = build_model(config, data.train[list(NUMERIC_FEATURES)].to_numpy("float32"))
+
+    if state["epoch"] >= epochs:
+        return
+    model.fit(
+        x_train,
+        y_train,
+        validation_data=(x_val, y_val),
+        batch_size=int(config.get("batch_size", 32)),
+        epochs=epochs,
+        initial_epoch=int(state["epoch"]),
+        verbose=0,
+        callbacks=[
+            TuneReporter(state, MODEL_FILE, STATE_FILE),
+            keras.callbacks.EarlyStopping(monitor="val_rmse", patience=patience, mode="min"),
+        ],
+    )
+
+
+def _assigned_cpus() -> int:
+    import ray
+
+    try:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    except Exception:  # not inside a Ray worker (e.g. called directly)
+        cpus = 1
+    return max(1, int(cpus))
+
+
+def _configure_tensorflow(cpus: int) -> None:
+    """TF threads follow the trial's CPUs; GPU memory grows on demand (several trials per GPU).
+
+    Both must be set before TensorFlow's runtime starts; a reused actor already has them.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(cpus)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        pass  # runtime already initialised by an earlier trial in this (reused) actor
