@@ -83,6 +83,10 @@ def run(
 ) -> None:
     """Run a sweep: Optuna-suggested trials on Ray Tune, each a nested MLflow run; the best
     model is evaluated on the test split and registered."""
+    from sweeps.quiet import quiet_libraries
+
+    if not verbose:
+        quiet_libraries()
     from sweeps.report import print_outcome
     from sweeps.runner import run_sweep
     from sweeps.spec import load_spec

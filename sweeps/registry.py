@@ -82,12 +82,17 @@ def register_best(
     """Evaluate the checkpointed model on the test split, log it into the trial's child run
     with signature and input example, register it, tag its lineage and move the alias only if
     its test RMSE beats the current holder's."""
-    import keras
     import mlflow
     from mlflow.models import infer_signature
 
-    with checkpoint.as_directory() as folder:
-        model = keras.models.load_model(os.path.join(folder, MODEL_FILE))
+    from sweeps.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        import keras
+
+        keras.utils.disable_interactive_logging()  # no progress bars from predict()
+        with checkpoint.as_directory() as folder:
+            model = keras.models.load_model(os.path.join(folder, MODEL_FILE))
     x_test = to_model_inputs(splits.test)
     y_test = splits.test[splits.target].to_numpy("float32")
     predictions = model.predict(x_test, verbose=0)

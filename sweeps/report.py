@@ -25,17 +25,14 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
     table = Table(title=f"Top trials of {outcome.run_name} (by best {metric})")
     table.add_column("trial")
     table.add_column(f"best {metric}", justify="right")
-    table.add_column("epoch", justify="right")
-    table.add_column("epochs run", justify="right")
-    for name in searched:
-        table.add_column(name, justify="right")
+    table.add_column("at epoch", justify="right")
+    table.add_column("hyperparameters")
     for t in outcome.top():
         table.add_row(
             f"trial-{t.number:04d}",
             f"{t.best_value:.4f}",
-            str(t.best_epoch or "-"),
-            str(t.epochs),
-            *(_fmt(t.config.get(name, "")) for name in searched),
+            f"{t.best_epoch or '-'}/{t.epochs}",
+            " ".join(f"{name}={_fmt(t.config.get(name, ''))}" for name in searched),
         )
     console.print(table)
     failed = sum(1 for t in outcome.trials if t.status == "ERROR")

@@ -310,6 +310,16 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
         return experiment.experiment_id
 
 
+#: Where built-in data sets come from (shipped offline by scikit-lego).
+BUILTIN_ORIGINS = {"builtin:abalone": "https://archive.ics.uci.edu/dataset/1/abalone"}
+
+
+def _dataset_origin(source: str) -> str:
+    if source in BUILTIN_ORIGINS:
+        return BUILTIN_ORIGINS[source]
+    return source if "://" in source else os.path.abspath(source)
+
+
 def _dataset_input(dataset: Dataset):
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
@@ -317,7 +327,7 @@ def _dataset_input(dataset: Dataset):
 
     ds = mlflow.data.from_pandas(
         dataset.frame,
-        source=dataset.source if "://" in dataset.source else os.path.abspath(dataset.source),
+        source=_dataset_origin(dataset.source),
         targets=dataset.target,
         name=Path(dataset.source.split(":")[-1]).stem or "data",
         digest=dataset.sha256[:16],

@@ -1,0 +1,61 @@
+"""Keep library chatter off the user's terminal."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+
+#: Set before Ray, Tune or TensorFlow are imported.
+QUIET_ENV = {
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_AIR_NEW_OUTPUT": "0",  # the legacy reporter honours verbose=0 (the new one prints boxes)
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+
+class _DropMessages(logging.Filter):
+    def __init__(self, *needles: str) -> None:
+        super().__init__()
+        self.needles = needles
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(n in message for n in self.needles)
+
+
+def quiet_libraries() -> None:
+    """Environment defaults and filters for a clean terminal (a user's explicit env wins)."""
+    for key, value in QUIET_ENV.items():
+        os.environ.setdefault(key, value)
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\..*)?")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow(\..*)?")
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    import ray  # noqa: F401 - creates the "ray" logger's handler that we filter
+
+    noise = _DropMessages("Token authentication is enabled", "Experiment state snapshotting")
+    for handler in logging.getLogger("ray").handlers:
+        handler.addFilter(noise)
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(enabled: bool = True) -> Iterator[None]:
+    """Silence C++ log lines (TensorFlow's absl start-up banner) written straight to fd 2."""
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)

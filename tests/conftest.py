@@ -1,0 +1,47 @@
+"""Shared fixtures: one local Ray instance for the whole test session, small specs."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SPEC = REPO / "sweeps" / "abalone.yaml"
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory: pytest.TempPathFactory):
+    """A local Ray with its own temp dir, shared by every test that runs trials."""
+    import ray
+
+    temp_dir = tmp_path_factory.mktemp("ray")
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _temp_dir=str(temp_dir),
+        runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+def small_spec_overrides(tmp: Path, **extra: object) -> list[str]:
+    """Overrides for a tiny sweep writing into ``tmp``."""
+    overrides = {
+        "search.num_samples": 4,
+        "search.max_concurrent": 2,
+        "search.space.epochs": 3,
+        "search.scheduler": "null",
+        "tracking.uri": f"sqlite:///{tmp / 'mlflow.db'}",
+        "storage": str(tmp / "results"),
+        **extra,
+    }
+    return [f"{k}={v}" for k, v in overrides.items()]

@@ -1,0 +1,60 @@
+"""The champion alias moves only to a version with a lower test RMSE."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow import MlflowClient
+
+from sweeps.registry import promote
+
+MODEL = "alias-test-model"
+
+
+@pytest.fixture()
+def client(tmp_path):
+    """A real MLflow SQLite store with a registered model and a run to source versions from."""
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("alias-test", artifact_location=str(tmp_path / "art"))
+    run = client.create_run(experiment)
+    client.create_registered_model(MODEL)
+    client.run_id = run.info.run_id  # type: ignore[attr-defined]
+    return client
+
+
+def _version(client: MlflowClient, test_rmse: float) -> str:
+    version = client.create_model_version(
+        MODEL, source=f"runs:/{client.run_id}/model", run_id=client.run_id
+    )
+    client.set_model_version_tag(MODEL, version.version, "test_rmse", repr(test_rmse))
+    return str(version.version)
+
+
+def _holder(client: MlflowClient) -> str:
+    return str(client.get_model_version_by_alias(MODEL, "champion").version)
+
+
+def test_first_version_becomes_champion(client):
+    first = _version(client, 2.3)
+    moved, previous, _ = promote(client, MODEL, "champion", first, 2.3)
+    assert moved and previous is None
+    assert _holder(client) == first
+
+
+def test_alias_moves_to_a_version_with_lower_test_rmse(client):
+    first = _version(client, 2.3)
+    promote(client, MODEL, "champion", first, 2.3)
+    better = _version(client, 2.1)
+    moved, previous, previous_rmse = promote(client, MODEL, "champion", better, 2.1)
+    assert moved
+    assert (previous, previous_rmse) == (first, 2.3)
+    assert _holder(client) == better
+
+
+def test_alias_stays_when_the_new_version_is_not_better(client):
+    first = _version(client, 2.3)
+    promote(client, MODEL, "champion", first, 2.3)
+    worse = _version(client, 2.4)
+    moved, previous, _ = promote(client, MODEL, "champion", worse, 2.4)
+    assert not moved
+    assert previous == first
+    assert _holder(client) == first

@@ -1,0 +1,51 @@
+"""The spec's search section becomes a seeded Optuna TPE searcher with the right space."""
+
+from __future__ import annotations
+
+from conftest import DEFAULT_SPEC
+
+from sweeps.search import make_searcher, param_space
+from sweeps.spec import load_spec
+from trainable.model import REFERENCE_CONFIG
+
+SUGGESTIONS = 12  # past Optuna's 10 random start-up trials, so TPE itself is exercised
+
+
+def _objective(config: dict) -> float:
+    """A deterministic stand-in for a trial's val_rmse."""
+    return abs(config["learning_rate"] - 3e-3) * 100 + config["layers"] + config["dropout"]
+
+
+def _suggestions(seed: int) -> list[dict]:
+    spec = load_spec(DEFAULT_SPEC, [f"search.seed={seed}", "search.max_concurrent=1"])
+    searcher = make_searcher(spec)
+    searcher.set_search_properties("val_rmse", "min", param_space(spec))
+    configs = []
+    for i in range(SUGGESTIONS):
+        config = searcher.suggest(f"t{i}")
+        configs.append(config)
+        searcher.on_trial_complete(f"t{i}", {"val_rmse": _objective(config)})
+    return configs
+
+
+def test_same_seed_suggests_the_same_configurations():
+    assert _suggestions(seed=7) == _suggestions(seed=7)
+
+
+def test_different_seeds_suggest_different_configurations():
+    assert _suggestions(seed=1)[1:] != _suggestions(seed=2)[1:]
+
+
+def test_first_suggestion_is_the_reference_model():
+    first = _suggestions(seed=0)[0]
+    assert {k: first[k] for k in REFERENCE_CONFIG} == REFERENCE_CONFIG
+
+
+def test_suggestions_stay_inside_the_space():
+    spec = load_spec(DEFAULT_SPEC)
+    for config in _suggestions(seed=3):
+        assert 1 <= config["layers"] <= 4
+        assert config["units"] in (16, 32, 64, 128)
+        assert 1e-4 <= config["learning_rate"] <= 1e-2
+        assert 0.0 <= config["dropout"] <= 0.3
+        assert set(config) == set(spec.searched)

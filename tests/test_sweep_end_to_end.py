@@ -1,0 +1,116 @@
+"""A real sweep (local Ray, TensorFlow, MLflow SQLite store), checked through MLflow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import DEFAULT_SPEC, small_spec_overrides
+
+from sweeps.runner import run_sweep
+from sweeps.spec import load_spec
+from trainable.data import FEATURES
+
+EXPECTED_TRIALS = 4
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def sweep(ray_session, tmp_path_factory):
+    """Run 4 trials x 3 epochs, 2 at a time, once for every test in this module."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    spec = load_spec(DEFAULT_SPEC, small_spec_overrides(tmp))
+    outcome = run_sweep(spec)
+    from mlflow import MlflowClient
+
+    return outcome, MlflowClient(outcome.tracking_uri)
+
+
+def _children(outcome, client):
+    return client.search_runs(
+        [outcome.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{outcome.parent_run_id}'",
+    )
+
+
+def test_sweep_has_one_parent_run_with_a_nested_child_per_trial(sweep):
+    outcome, client = sweep
+    parent = client.get_run(outcome.parent_run_id)
+    children = _children(outcome, client)
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags.get("mlflow.parentRunId") is None
+    assert len(children) == EXPECTED_TRIALS
+    names = sorted(r.info.run_name for r in children)
+    assert names == [f"trial-{i:04d}" for i in range(1, EXPECTED_TRIALS + 1)]
+    assert len({r.data.tags["ray.trial_id"] for r in children}) == EXPECTED_TRIALS
+
+
+def test_each_child_logs_every_epoch_with_its_step(sweep):
+    outcome, client = sweep
+    for run in _children(outcome, client):
+        for key in ("loss", "val_rmse", "val_mae"):
+            history = client.get_metric_history(run.info.run_id, key)
+            assert [m.step for m in history] == list(range(1, EPOCHS + 1)), key
+
+
+def test_each_child_has_its_hyperparameters_as_params(sweep):
+    outcome, client = sweep
+    for run in _children(outcome, client):
+        assert set(outcome.spec.searched) <= set(run.data.params)
+        assert run.data.params["epochs"] == str(EPOCHS)
+        assert run.info.status == "FINISHED"
+
+
+def test_registered_version_comes_from_the_best_trials_child_run(sweep):
+    outcome, client = sweep
+    children = _children(outcome, client)
+    best = min(children, key=lambda r: r.data.metrics["best_val_rmse"])
+    version = client.get_model_version(outcome.spec.register.model_name, outcome.registration.version)
+    assert version.run_id == best.info.run_id
+    assert "test_rmse" in client.get_run(best.info.run_id).data.metrics
+
+
+def test_registered_version_carries_lineage_tags(sweep):
+    outcome, client = sweep
+    reg = outcome.registration
+    tags = client.get_model_version(reg.model_name, reg.version).tags
+    assert tags["sweep_run_id"] == outcome.parent_run_id
+    assert tags["trial_run_id"]
+    assert len(tags["data_sha256"]) == 64
+    assert tags["spec_sha256"] == outcome.spec.sha256
+    assert tags["checkpoint_uri"].startswith(outcome.storage_path)
+
+
+def test_registered_model_predicts_raw_rows_with_the_logged_test_rmse(sweep):
+    import mlflow
+
+    from trainable.data import load_dataset, split_dataset
+
+    outcome, client = sweep
+    reg = outcome.registration
+    mlflow.set_tracking_uri(outcome.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{reg.version}")
+    split = outcome.spec.data.split
+    test = split_dataset(load_dataset("builtin:abalone"), split.val, split.test, split.seed).test
+    predictions = np.asarray(model.predict(test[list(FEATURES)])).reshape(-1)
+    rmse = float(np.sqrt(np.mean((predictions - test["rings"].to_numpy()) ** 2)))
+    logged = client.get_run(outcome.parent_run_id).data.metrics["test_rmse"]
+    assert rmse == pytest.approx(logged, rel=1e-5)
+
+
+def test_champion_alias_points_at_the_first_registered_version(sweep):
+    outcome, client = sweep
+    reg = outcome.registration
+    holder = client.get_model_version_by_alias(reg.model_name, reg.alias)
+    assert str(holder.version) == reg.version
+    assert reg.alias_moved
+
+
+def test_parent_run_holds_spec_dataset_and_best_trial(sweep):
+    outcome, client = sweep
+    parent = client.get_run(outcome.parent_run_id)
+    assert "spec.yaml" in [a.path for a in client.list_artifacts(outcome.parent_run_id)]
+    inputs = parent.inputs.dataset_inputs
+    assert len(inputs) == 1
+    assert {t.key: t.value for t in inputs[0].tags}["sha256"] == parent.data.tags["data.sha256"]
+    assert {f"best.{k}" for k in outcome.spec.searched} <= set(parent.data.params)
+    assert parent.data.metrics["best_val_rmse"] == pytest.approx(outcome.best.best_value)
