@@ -13,6 +13,7 @@ os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
 
 REPO = Path(__file__).resolve().parents[1]
+TESTS = REPO / "tests"
 DEFAULT_SPEC = REPO / "sweeps" / "abalone.yaml"
 
 
@@ -27,7 +28,14 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):
         include_dashboard=False,
         log_to_driver=False,
         _temp_dir=str(temp_dir),
-        runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}},
+        runtime_env={
+            "env_vars": {
+                "TF_CPP_MIN_LOG_LEVEL": "2",
+                "PYTHONWARNINGS": "ignore",
+                # so workers can import the test trainables in tests/sample_trainables.py
+                "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+            }
+        },
     )
     yield ray
     ray.shutdown()

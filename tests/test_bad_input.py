@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import yaml
 from conftest import DEFAULT_SPEC
 from typer.testing import CliRunner
 
@@ -79,8 +78,14 @@ SPEC_CASES = {
         ["search.space.units={choice: [8, 16]}"],
         ["initial_points[0].units: 64 is outside the space"],
     ),
-    "malformed trainable path": (["trainable=train.py"], ["trainable = 'train.py'", "MODULE:FUNCTION"]),
-    "unimportable trainable": (["trainable=nosuch.module:fn"], ["trainable: cannot import 'nosuch.module'"]),
+    "malformed trainable path": (
+        ["trainable=train.py"],
+        ["trainable = 'train.py'", "MODULE:FUNCTION"],
+    ),
+    "unimportable trainable": (
+        ["trainable=nosuch.module:fn"],
+        ["trainable: cannot import 'nosuch.module'"],
+    ),
     "trainable without the function": (
         ["trainable=trainable.train:nosuch"],
         ["trainable: module 'trainable.train' has no attribute 'nosuch'"],
@@ -186,7 +191,9 @@ def test_non_numeric_value(workdir, abalone_frame):
     frame = abalone_frame.astype({"diameter": object})
     frame.loc[9, "diameter"] = "abc"
     _assert_user_error(
-        _validate_data(_csv(workdir, frame)), "column 'diameter' has non-numeric value 'abc'", "row 10"
+        _validate_data(_csv(workdir, frame)),
+        "column 'diameter' has non-numeric value 'abc'",
+        "row 10",
     )
 
 
@@ -194,7 +201,10 @@ def test_unknown_sex_code(workdir, abalone_frame):
     frame = abalone_frame.copy()
     frame.loc[2, "sex"] = "X"
     _assert_user_error(
-        _validate_data(_csv(workdir, frame)), "column 'sex' has unknown code 'X'", "row 3", "F, I, M"
+        _validate_data(_csv(workdir, frame)),
+        "column 'sex' has unknown code 'X'",
+        "row 3",
+        "F, I, M",
     )
 
 

@@ -64,7 +64,9 @@ def test_registered_version_comes_from_the_best_trials_child_run(sweep):
     outcome, client = sweep
     children = _children(outcome, client)
     best = min(children, key=lambda r: r.data.metrics["best_val_rmse"])
-    version = client.get_model_version(outcome.spec.register.model_name, outcome.registration.version)
+    version = client.get_model_version(
+        outcome.spec.register.model_name, outcome.registration.version
+    )
     assert version.run_id == best.info.run_id
     assert "test_rmse" in client.get_run(best.info.run_id).data.metrics
 

@@ -12,7 +12,7 @@ from ray import tune
 
 
 class TuneReporter(keras.callbacks.Callback):
-    """Reports ``loss``, ``val_rmse``, ``val_mae`` each epoch; checkpoints when ``val_rmse`` improves.
+    """Reports ``loss``, ``val_rmse``, ``val_mae`` each epoch; checkpoints on a better ``val_rmse``.
 
     ``state`` (epoch, best_val_rmse, best_epoch) is updated in place and saved with each
     checkpoint so a retried trial resumes where its best epoch left off.

@@ -66,7 +66,7 @@ class Splits:
     target: str
 
     def xy(self, part: str) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Features of one split as a ``{column: 1-D array}`` dict (the model's input) and target."""
+        """One split's features as ``{column: 1-D array}`` (the model's input), and its target."""
         frame = getattr(self, part)
         return to_model_inputs(frame), frame[self.target].to_numpy(dtype="float32")
 

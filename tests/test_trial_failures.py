@@ -1,0 +1,58 @@
+"""A trial that keeps failing ends FAILED in MLflow with its error; the sweep goes on."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import DEFAULT_SPEC, small_spec_overrides
+from mlflow import MlflowClient
+
+from sweeps.runner import run_sweep
+from sweeps.spec import load_spec
+
+
+@pytest.fixture(scope="module")
+def sweep_with_failure(ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("failing")
+    overrides = small_spec_overrides(
+        tmp,
+        **{
+            "trainable": "sample_trainables:second_trial_fails",
+            "search.num_samples": 3,
+            "search.space.epochs": 2,
+            "search.max_failures": 1,
+        },
+    )
+    outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
+    return outcome, MlflowClient(outcome.tracking_uri)
+
+
+def _runs_by_name(outcome, client):
+    runs = client.search_runs(
+        [outcome.experiment_id],
+        filter_string=f"tags.`mlflow.parentRunId` = '{outcome.parent_run_id}'",
+    )
+    return {r.info.run_name: r for r in runs}
+
+
+def test_failed_trial_child_run_ends_failed_with_the_error(sweep_with_failure):
+    outcome, client = sweep_with_failure
+    failed = _runs_by_name(outcome, client)["trial-0002"]
+    assert failed.info.status == "FAILED"
+    assert "injected failure in trial-0002" in failed.data.tags["sweep.error"]
+
+
+def test_other_trials_finish_and_the_best_is_registered(sweep_with_failure):
+    outcome, client = sweep_with_failure
+    runs = _runs_by_name(outcome, client)
+    assert runs["trial-0001"].info.status == "FINISHED"
+    assert runs["trial-0003"].info.status == "FINISHED"
+    assert outcome.registration is not None
+    version = client.get_model_version(
+        outcome.registration.model_name, outcome.registration.version
+    )
+    assert version.run_id != runs["trial-0002"].info.run_id
+
+
+def test_sweep_summary_counts_the_failed_trial(sweep_with_failure):
+    outcome, _ = sweep_with_failure
+    assert [t.number for t in outcome.trials if t.status == "ERROR"] == [2]
