@@ -6,11 +6,11 @@ standard AWS environment (region, credentials chain, ``AWS_ENDPOINT_URL[_S3]``).
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 
 from sweeps.errors import PreflightError
+from trainable.aws import describe_aws_error, split_s3_uri
 
 
 def resolve_storage(storage: str, cwd: Path | None = None) -> str:
@@ -31,11 +31,7 @@ def _filesystem(uri: str):
     import pyarrow.fs
 
     if is_remote(uri):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        if uri.startswith("s3://") and endpoint:
-            # pyarrow reads the endpoint from the environment only in newer releases.
-            fs = pyarrow.fs.S3FileSystem(endpoint_override=endpoint)
-            return fs, uri[len("s3://") :]
+        # pyarrow honours the AWS environment, AWS_ENDPOINT_URL[_S3] included.
         return pyarrow.fs.FileSystem.from_uri(uri)
     return pyarrow.fs.LocalFileSystem(), uri
 
@@ -77,6 +73,9 @@ def check_writable(storage: str) -> None:
         PreflightError: naming the address and the cause.
     """
     probe = join(storage, f".sweep-probe-{uuid.uuid4().hex[:8]}")
+    if storage.startswith("s3://"):
+        _check_s3_writable(storage, probe)
+        return
     try:
         fs, path = _filesystem(probe)
         fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
@@ -85,6 +84,20 @@ def check_writable(storage: str) -> None:
         fs.delete_file(path)
     except Exception as exc:  # noqa: BLE001 - pyarrow raises OSError subclasses and others
         raise PreflightError(f"storage: cannot write to {storage}: {_cause(exc)}") from None
+
+
+def _check_s3_writable(storage: str, probe: str) -> None:
+    import boto3
+    import botocore.exceptions
+
+    bucket, key = split_s3_uri(probe)
+    try:
+        s3 = boto3.client("s3")
+        s3.put_object(Bucket=bucket, Key=key, Body=b"probe")
+        s3.delete_object(Bucket=bucket, Key=key)
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        cause = describe_aws_error(exc)
+        raise PreflightError(f"storage: cannot write to {storage}: {cause}") from None
 
 
 def _cause(exc: Exception) -> str:

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from trainable.aws import describe_aws_error, split_s3_uri
+
 SEX = "sex"
 SEX_CODES = ("F", "I", "M")
 NUMERIC_FEATURES = (
@@ -132,18 +134,13 @@ def _read_s3(uri: str) -> bytes:
     import boto3
     import botocore.exceptions
 
-    bucket, _, key = uri[len("s3://") :].partition("/")
+    bucket, key = split_s3_uri(uri)
     if not bucket or not key:
         raise DataError([f"data.source: {uri!r} is not an s3://bucket/key URI"])
     try:
         body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    except botocore.exceptions.NoCredentialsError:
-        raise DataError([f"data.source: no AWS credentials found to read {uri}"]) from None
-    except botocore.exceptions.ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "error")
-        raise DataError([f"data.source: cannot read {uri}: {code}"]) from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise DataError([f"data.source: cannot read {uri}: {exc}"]) from None
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise DataError([f"data.source: cannot read {uri}: {describe_aws_error(exc)}"]) from None
     if not body.strip():
         raise DataError([f"data.source: {uri} is empty; expected a CSV file with a header row"])
     return body

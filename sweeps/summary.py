@@ -1,0 +1,282 @@
+"""The parent run's summary artifacts of a finished sweep: a results table and Optuna plots.
+
+Works from plain data (no Ray objects): the trials are rebuilt into an in-memory Optuna study
+so Optuna's own visualisations draw them. Each plot is written twice: interactive HTML with
+plotly.js embedded (viewable offline, e.g. in the MLflow UI) and a PNG drawn with matplotlib
+(Optuna's matplotlib backend), so no Chrome/kaleido is needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import importlib.util
+import math
+import numbers
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sweeps.spec import Choice, LogUniform, Param, RandInt, SweepSpec, Uniform
+from sweeps.tracking import trial_run_name
+
+if TYPE_CHECKING:
+    import optuna
+    from plotly.graph_objects import Figure
+
+RESULTS_FILE = "results.csv"
+HISTORY = "optimization_history"
+PARALLEL = "parallel_coordinates"
+IMPORTANCES = "param_importances"
+LEARNING_CURVES = "learning_curves"
+COMPLETE = "COMPLETE"
+FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One finished trial, as plain data."""
+
+    number: int  # 1-based trial number (trial-0001)
+    params: dict[str, Any]  # searched hyperparameters only
+    value: float | None  # the trial's best value of the metric; None if failed / no result
+    state: str  # "COMPLETE" or "FAIL"
+    history: list[float] = field(default_factory=list)  # metric per epoch, may be empty
+    run_id: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        """Finished with a finite metric value (what Optuna counts as a COMPLETE trial)."""
+        return self.state == COMPLETE and self.value is not None and math.isfinite(self.value)
+
+
+def write_summary(
+    trials: list[TrialRecord], spec: SweepSpec, folder: Path, top_n: int = 5
+) -> list[Path]:
+    """Write ``results.csv`` and the plots into ``folder``; return the files written.
+
+    Plots (``.html`` with plotly.js embedded, and ``.png`` when matplotlib is installed):
+    optimization history, parallel coordinates, hyperparameter importances (only with at least
+    two complete trials and a parameter that varies) and learning curves of the ``top_n`` best
+    trials (only for trials with a history). No plot is drawn if no trial completed.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = [write_results_csv(trials, spec, folder / RESULTS_FILE)]
+    if not any(t.complete for t in trials):
+        return written
+    study = build_study(trials, spec)
+    for name, fig in build_figures(study, trials, spec, top_n).items():
+        path = folder / f"{name}.html"
+        fig.write_html(path, include_plotlyjs=True, full_html=True)
+        written.append(path)
+    if importlib.util.find_spec("matplotlib") is not None:
+        written += _write_pngs(study, trials, spec, folder, top_n)
+    return written
+
+
+def write_results_csv(trials: list[TrialRecord], spec: SweepSpec, path: Path) -> Path:
+    """One row per trial: trial, run_id, state, the metric's value, each hyperparameter."""
+    metric = spec.search.metric
+    names = list(spec.searched)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["trial", "run_id", "state", metric, *names])
+        for t in sorted(trials, key=lambda t: t.number):
+            value = "" if t.value is None else t.value
+            row = [trial_run_name(t.number), t.run_id or "", t.state, value]
+            writer.writerow(row + [t.params.get(name, "") for name in names])
+    return path
+
+
+def build_study(trials: list[TrialRecord], spec: SweepSpec) -> optuna.Study:
+    """An in-memory Optuna study holding ``trials`` in trial-number order.
+
+    A trial that is not COMPLETE with a finite value is added as FAIL; parameters missing or
+    outside the spec's space are left out of that trial.
+    """
+    import optuna
+    from optuna.trial import TrialState, create_trial
+
+    distributions = {name: to_distribution(p) for name, p in spec.searched.items()}
+    direction = "minimize" if spec.search.mode == "min" else "maximize"
+    with _optuna_quiet():
+        study = optuna.create_study(direction=direction, study_name=spec.name)
+    for t in sorted(trials, key=lambda t: t.number):
+        params = {
+            k: v for k, v in t.params.items() if k in spec.searched and _inside(spec.searched[k], v)
+        }
+        study.add_trial(
+            create_trial(
+                params=params,
+                distributions={k: distributions[k] for k in params},
+                value=t.value if t.complete else None,
+                state=TrialState.COMPLETE if t.complete else TrialState.FAIL,
+                user_attrs={"trial": trial_run_name(t.number), "run_id": t.run_id or ""},
+            )
+        )
+    return study
+
+
+def to_distribution(param: Param) -> optuna.distributions.BaseDistribution:
+    """The Optuna distribution of a searched spec parameter (not a Constant)."""
+    from optuna.distributions import (
+        CategoricalDistribution,
+        FloatDistribution,
+        IntDistribution,
+    )
+
+    if isinstance(param, Choice):
+        return CategoricalDistribution(param.values)
+    if isinstance(param, RandInt):
+        return IntDistribution(param.low, param.high)  # both ends included, as in the spec
+    if isinstance(param, LogUniform):
+        return FloatDistribution(param.low, param.high, log=True)
+    if isinstance(param, Uniform):
+        return FloatDistribution(param.low, param.high)
+    raise TypeError(f"{type(param).__name__} is not a searched parameter")
+
+
+def build_figures(
+    study: optuna.Study, trials: list[TrialRecord], spec: SweepSpec, top_n: int = 5
+) -> dict[str, Figure]:
+    """The plotly figures, keyed by file stem; skipped plots are absent."""
+    from optuna import visualization as vis
+
+    metric = spec.search.metric
+    with _optuna_quiet():
+        figures = {
+            HISTORY: vis.plot_optimization_history(study, target_name=metric),
+            PARALLEL: vis.plot_parallel_coordinate(study, target_name=metric),
+        }
+        if can_rank_importances(study):
+            figures[IMPORTANCES] = vis.plot_param_importances(study, target_name=metric)
+    top = top_trials(trials, spec, top_n)
+    if top:
+        figures[LEARNING_CURVES] = learning_curves_figure(top, metric)
+    return figures
+
+
+def can_rank_importances(study: optuna.Study) -> bool:
+    """At least two complete trials and one parameter taking more than one value among them."""
+    from optuna.trial import TrialState
+
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if len(done) < 2:
+        return False
+    names = {name for t in done for name in t.params}
+    return any(len({repr(t.params.get(name)) for t in done}) > 1 for name in names)
+
+
+def top_trials(trials: list[TrialRecord], spec: SweepSpec, top_n: int) -> list[TrialRecord]:
+    """The ``top_n`` best complete trials that have a history, best first."""
+    sign = 1 if spec.search.mode == "min" else -1
+    scored = [t for t in trials if t.complete and t.history]
+    return sorted(scored, key=lambda t: (sign * t.value, t.number))[: max(top_n, 0)]
+
+
+def learning_curves_figure(top: list[TrialRecord], metric: str) -> Figure:
+    """A plotly figure with the metric per epoch, one line per trial."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for t in top:
+        fig.add_trace(
+            go.Scatter(
+                x=list(range(1, len(t.history) + 1)),
+                y=list(t.history),
+                mode="lines+markers",
+                name=f"{trial_run_name(t.number)} ({metric}={t.value:.4g})",
+            )
+        )
+    fig.update_layout(
+        title=f"Learning curves of the top {len(top)} trials",
+        xaxis_title="epoch",
+        yaxis_title=metric,
+    )
+    return fig
+
+
+def _write_pngs(
+    study: optuna.Study, trials: list[TrialRecord], spec: SweepSpec, folder: Path, top_n: int
+) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")  # before pyplot is used: no display is needed
+    import matplotlib.pyplot as plt
+    from optuna.exceptions import ExperimentalWarning
+    from optuna.visualization import matplotlib as mvis
+
+    metric = spec.search.metric
+    written = []
+    # Optuna's matplotlib plots set a global style: keep it inside this block.
+    with plt.rc_context(), warnings.catch_warnings(), _optuna_quiet():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        axes = {
+            HISTORY: mvis.plot_optimization_history(study, target_name=metric),
+            PARALLEL: mvis.plot_parallel_coordinate(study, target_name=metric),
+        }
+        if can_rank_importances(study):
+            axes[IMPORTANCES] = mvis.plot_param_importances(study, target_name=metric)
+        top = top_trials(trials, spec, top_n)
+        if top:
+            axes[LEARNING_CURVES] = _learning_curves_axes(top, metric)
+        # one axis per hyperparameter: widen so their tick labels do not overlap
+        axes[PARALLEL].figure.set_size_inches(max(6.4, 1.4 * (len(spec.searched) + 1)), 5)
+        for name, ax in axes.items():
+            path = folder / f"{name}.png"
+            ax.figure.savefig(path, dpi=100, bbox_inches="tight")
+            plt.close(ax.figure)
+            written.append(path)
+    return written
+
+
+def _learning_curves_axes(top: list[TrialRecord], metric: str) -> Any:
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for t in top:
+        epochs = range(1, len(t.history) + 1)
+        ax.plot(epochs, t.history, marker=".", label=f"{trial_run_name(t.number)} ({t.value:.4g})")
+    ax.set_title(f"Learning curves of the top {len(top)} trials")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.legend()
+    return ax
+
+
+def _inside(param: Param, value: Any) -> bool:
+    if isinstance(param, Choice):
+        return value in param.values
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    if isinstance(param, RandInt) and value != int(value):
+        return False
+    return param.low <= value <= param.high
+
+
+@contextlib.contextmanager
+def _optuna_quiet() -> Iterator[None]:
+    """Optuna's INFO logging and its few-trials / flat-axis UserWarnings, off for a while."""
+    import optuna
+
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"optuna(\..*)?$")
+            yield
+    finally:
+        optuna.logging.set_verbosity(level)
+
+
+__all__ = [
+    "TrialRecord",
+    "build_figures",
+    "build_study",
+    "to_distribution",
+    "write_results_csv",
+    "write_summary",
+]
