@@ -5,7 +5,7 @@ from the project's own :func:`trainable.model.build_model`; one ``model.fit`` pe
 early stopping on ``val_rmse``. The best trial's model is kept in memory and evaluated on the
 test split. Run by ``benchmarks.bench_sweep`` as a subprocess, so its wall time includes start-up:
 
-    python -m benchmarks.plain_optuna --spec sweeps/abalone.yaml --trials 12 --epochs 20 --out r.json
+  python -m benchmarks.plain_optuna --spec sweeps/abalone.yaml --trials 12 --epochs 20 --out o.json
 """
 
 from __future__ import annotations

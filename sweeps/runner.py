@@ -140,7 +140,8 @@ def init_ray(verbose: bool = False) -> None:
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     ray.init(
-        address=os.environ.get("RAY_ADDRESS") or None,
+        # "local" starts a private Ray; None would silently join any cluster `ray start` left.
+        address=os.environ.get("RAY_ADDRESS") or "local",
         include_dashboard=False,
         log_to_driver=verbose,
         logging_level=logging.INFO if verbose else logging.WARNING,

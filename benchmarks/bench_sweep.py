@@ -1,0 +1,494 @@
+"""Side-by-side speed run: the sweeper against plain sequential Optuna, on one machine.
+
+Variants, run one after another:
+
+- ``optuna``    plain Optuna in one process (``benchmarks.plain_optuna``), as a subprocess
+- ``sweep``     ``sweep run`` with the same trials, epochs and seed, no scheduler
+- ``asha``      the same with ASHA (``max_t`` = epochs, ``grace_period`` = min(5, epochs))
+- ``overhead``  a zero-work trainable (``benchmarks.zero_work``) at n trials and at 1 trial:
+                per-trial overhead = (wall_n - wall_1) / (n - 1)
+- ``baselines`` ridge and tuned gradient boosting on the same split (rows ``ridge``, ``gbm``)
+
+Wall times of subprocess variants include start-up (imports, Ray start, MLflow logging and
+registration). Peak memory is summed over the whole process tree, sampled every 0.2 s.
+
+    python -m benchmarks.bench_sweep --trials 12 --epochs 20 --json benchmarks/results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from benchmarks.measure import Measured, machine_info, run_measured
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SPEC = REPO / "sweeps" / "abalone.yaml"
+DEFAULT_JSON = REPO / "benchmarks" / "results.json"
+VARIANTS = ("optuna", "sweep", "asha", "overhead", "baselines")
+COMPARED = ("optuna", "sweep", "asha")  # rows whose wall time is comparable to plain Optuna
+ASHA_GRACE_PERIOD = 5
+ZERO_WORK_TRAINABLE = "benchmarks.zero_work:trainable"
+TABLE_WIDTH = 160  # when stdout is not a terminal (rich would assume 80 columns)
+
+console = Console(stderr=True, highlight=False)
+
+
+@dataclass
+class Settings:
+    """The budget and environment shared by every variant."""
+
+    spec: Path
+    trials: int
+    epochs: int
+    concurrency: int
+    overhead_trials: int
+    timeout_s: float
+    root: Path
+    cores: int
+    experiment: str = "abalone-tensorflow-experiment"
+
+
+@dataclass
+class Row:
+    """One line of the results table (None: not measured for this variant)."""
+
+    variant: str
+    ok: bool = True
+    trials: int | None = None
+    wall_s: float | None = None
+    ratio_to_optuna: float | None = None
+    epochs_trained: int | None = None
+    best_val_rmse: float | None = None
+    test_rmse: float | None = None
+    compute_s: float | None = None
+    core_efficiency: float | None = None
+    overhead_per_trial_s: float | None = None
+    peak_rss_mb: float | None = None
+    peak_pss_mb: float | None = None
+    max_processes: int | None = None
+    raylet_in_tree: bool | None = None
+    exit_code: int | None = None
+    notes: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+class VariantFailed(RuntimeError):
+    """A variant's subprocess failed; the message carries the tail of its output."""
+
+
+# ---------------------------------------------------------------- subprocess plumbing
+
+
+def subprocess_env(settings: Settings) -> dict[str, str]:
+    """Environment for variant subprocesses: a private Ray temp dir (so no running Ray
+    cluster is joined), the repo on PYTHONPATH (Ray workers import ``benchmarks``), quiet TF."""
+    env = dict(os.environ)
+    env.pop("RAY_ADDRESS", None)
+    ray_tmp = settings.root / "ray"
+    ray_tmp.mkdir(exist_ok=True)
+    env["RAY_TMPDIR"] = str(ray_tmp)
+    env["RAY_USAGE_STATS_ENABLED"] = "0"
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    return env
+
+
+def sweep_command(spec: Path, overrides: list[str]) -> list[str]:
+    """``sweep run SPEC --set ...`` using the console script next to this Python if present."""
+    script = shutil.which("sweep", path=str(Path(sys.executable).parent)) or shutil.which("sweep")
+    base = [script] if script else [sys.executable, "-m", "sweeps.cli"]
+    return [*base, "run", str(spec), *(arg for o in overrides for arg in ("--set", o))]
+
+
+def sweep_overrides(
+    work: Path, trials: int, epochs: int, concurrency: int, scheduler: str
+) -> list[str]:
+    """The ``--set`` overrides of one sweep variant; MLflow and storage inside ``work``."""
+    return [
+        f"search.num_samples={trials}",
+        f"search.max_concurrent={concurrency}",
+        f"search.space.epochs={epochs}",
+        f"search.scheduler={scheduler}",
+        f"tracking.uri=sqlite:///{work / 'mlflow.db'}",
+        f"storage={work / 'results'}",
+    ]
+
+
+def run_in(
+    settings: Settings, name: str, cmd: list[str], ok_codes: tuple[int, ...] = (0,)
+) -> Measured:
+    """Run ``cmd`` in a fresh working folder ``root/name``; raise VariantFailed on a bad exit."""
+    work = settings.root / name
+    work.mkdir(parents=True, exist_ok=True)
+    env = subprocess_env(settings)
+    measured = run_measured(cmd, work, env, work / "output.log", settings.timeout_s)
+    if measured.timed_out or measured.returncode not in ok_codes:
+        why = "timed out" if measured.timed_out else f"exit code {measured.returncode}"
+        raise VariantFailed(f"{name}: {why}\n{measured.log_tail()}")
+    return measured
+
+
+def fill_process_stats(row: Row, measured: Measured) -> Row:
+    """Copy wall time, exit code and process-tree memory from ``measured`` into ``row``."""
+    row.wall_s = measured.wall_s
+    row.exit_code = measured.returncode
+    row.peak_rss_mb = measured.tree.peak_rss_mb
+    row.peak_pss_mb = measured.tree.peak_pss_mb
+    row.max_processes = measured.tree.max_processes
+    row.raylet_in_tree = "raylet" in measured.tree.names
+    row.details["process_names"] = sorted(measured.tree.names)
+    if measured.leftovers:
+        row.notes = f"{measured.leftovers} process(es) outlived the run and were terminated"
+    return row
+
+
+def efficiency(compute_s: float | None, wall_s: float | None, cores: int) -> float | None:
+    """Trial compute seconds over the machine's core-seconds during the wall time."""
+    if compute_s is None or not wall_s:
+        return None
+    return compute_s / (wall_s * cores)
+
+
+# ---------------------------------------------------------------- variants
+
+
+def run_optuna(settings: Settings) -> list[Row]:
+    """Variant (a): plain sequential Optuna in one subprocess."""
+    out = settings.root / "optuna" / "result.json"
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.plain_optuna",
+        f"--spec={settings.spec}",
+        f"--trials={settings.trials}",
+        f"--epochs={settings.epochs}",
+        f"--out={out}",
+    ]
+    measured = run_in(settings, "optuna", cmd)
+    result = json.loads(out.read_text())
+    row = fill_process_stats(Row("optuna", trials=result["trials"]), measured)
+    row.epochs_trained = result["epochs_trained"]
+    row.best_val_rmse = result["best_val_rmse"]
+    row.test_rmse = result["test_rmse"]
+    row.compute_s = result["compute_s"]
+    row.core_efficiency = efficiency(row.compute_s, row.wall_s, settings.cores)
+    row.details.update(best_config=result["best_config"], inner_wall_s=result["inner_wall_s"])
+    return [row]
+
+
+def run_sweep(settings: Settings, name: str = "sweep", scheduler: str = "null") -> list[Row]:
+    """Variant (b) (or (c) with an ASHA ``scheduler``): the whole ``sweep run`` process."""
+    work = settings.root / name
+    overrides = sweep_overrides(
+        work, settings.trials, settings.epochs, settings.concurrency, scheduler
+    )
+    measured = run_in(settings, name, sweep_command(settings.spec, overrides))
+    store = read_sweep_store(f"sqlite:///{work / 'mlflow.db'}", settings.experiment)
+    row = fill_process_stats(Row(name, trials=store["trials"]), measured)
+    row.epochs_trained = store["epochs_trained"]
+    row.best_val_rmse = store["best_val_rmse"]
+    row.test_rmse = store["test_rmse"]
+    row.compute_s = store["compute_s"]
+    row.core_efficiency = efficiency(row.compute_s, row.wall_s, settings.cores)
+    row.details["trial_status"] = store["status"]
+    return [row]
+
+
+def run_asha(settings: Settings) -> list[Row]:
+    """Variant (c): the sweep with ASHA early stopping."""
+    grace = min(ASHA_GRACE_PERIOD, settings.epochs)
+    scheduler = f"{{type: asha, max_t: {settings.epochs}, grace_period: {grace}}}"
+    return run_sweep(settings, "asha", scheduler)
+
+
+def run_overhead(settings: Settings) -> list[Row]:
+    """Variant (d): zero-work trials at n and at 1 trial; exit code 1 is expected (there is
+    no checkpoint to register)."""
+    walls: dict[int, Measured] = {}
+    trials_done: dict[int, int] = {}
+    for n in sorted({1, settings.overhead_trials}):
+        name = f"overhead-{n}"
+        work = settings.root / name
+        overrides = [
+            *sweep_overrides(work, n, 1, settings.concurrency, "null"),
+            f"trainable={ZERO_WORK_TRAINABLE}",
+        ]
+        walls[n] = run_in(settings, name, sweep_command(settings.spec, overrides), (0, 1))
+        trials_done[n] = count_child_runs(f"sqlite:///{work / 'mlflow.db'}", settings.experiment)
+    n = settings.overhead_trials
+    row = fill_process_stats(Row("overhead", trials=trials_done[n]), walls[n])
+    if n > 1:
+        row.overhead_per_trial_s = (walls[n].wall_s - walls[1].wall_s) / (n - 1)
+    row.details.update(wall_1_trial_s=walls[1].wall_s, trials_recorded=trials_done)
+    return [row]
+
+
+def run_baselines(settings: Settings) -> list[Row]:
+    """Ridge and tuned GBM on the same split, in this process (wall: fit and search only)."""
+    from benchmarks.baselines import gbm, load_splits, ridge
+
+    splits = load_splits()
+    rows = []
+    for result in (ridge(splits), gbm(splits)):
+        rows.append(
+            Row(
+                result["variant"],
+                wall_s=result["wall_s"],
+                best_val_rmse=result["best_val_rmse"],
+                test_rmse=result["test_rmse"],
+                notes="in-process fit time; no start-up",
+                details={"params": result["params"]},
+            )
+        )
+    return rows
+
+
+RUNNERS: dict[str, Callable[[Settings], list[Row]]] = {
+    "optuna": run_optuna,
+    "sweep": run_sweep,
+    "asha": run_asha,
+    "overhead": run_overhead,
+    "baselines": run_baselines,
+}
+
+
+# ---------------------------------------------------------------- reading the MLflow store
+
+
+def _parent_and_children(client: Any, experiment: str) -> tuple[Any, list[Any]]:
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise VariantFailed(f"MLflow store has no experiment {experiment!r}")
+    ids = [found.experiment_id]
+    parents = client.search_runs(ids, filter_string="tags.`sweep.role` = 'sweep'")
+    if len(parents) != 1:
+        raise VariantFailed(f"expected one sweep parent run, found {len(parents)}")
+    parent = parents[0]
+    children = client.search_runs(
+        ids,
+        filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'",
+        max_results=10_000,
+    )
+    return parent, children
+
+
+def read_sweep_store(tracking_uri: str, experiment: str) -> dict[str, Any]:
+    """Totals of a finished sweep from its MLflow store: child ``epochs_trained`` and
+    ``trial_time_s`` sums, the parent's ``best_val_rmse`` and ``test_rmse``."""
+    from mlflow import MlflowClient
+
+    parent, children = _parent_and_children(MlflowClient(tracking_uri=tracking_uri), experiment)
+    metrics = parent.data.metrics
+    status: dict[str, int] = {}
+    for child in children:
+        status[child.info.status] = status.get(child.info.status, 0) + 1
+    return {
+        "trials": len(children),
+        "epochs_trained": int(sum(c.data.metrics.get("epochs_trained", 0) for c in children)),
+        "compute_s": sum(c.data.metrics.get("trial_time_s", 0.0) for c in children),
+        "best_val_rmse": metrics.get("best_val_rmse"),
+        "test_rmse": metrics.get("test_rmse"),
+        "status": status,
+    }
+
+
+def count_child_runs(tracking_uri: str, experiment: str) -> int:
+    """How many trial child runs a sweep recorded."""
+    from mlflow import MlflowClient
+
+    return len(_parent_and_children(MlflowClient(tracking_uri=tracking_uri), experiment)[1])
+
+
+# ---------------------------------------------------------------- report
+
+
+def add_ratios(rows: list[Row]) -> None:
+    """Set ``ratio_to_optuna`` (wall / plain Optuna's wall) on the comparable rows."""
+    base = next((r.wall_s for r in rows if r.variant == "optuna" and r.ok), None)
+    for row in rows:
+        if base and row.wall_s and row.variant in COMPARED:
+            row.ratio_to_optuna = row.wall_s / base
+
+
+def _cell(value: Any, fmt: str = "{:.2f}") -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return fmt.format(value) if isinstance(value, float) else str(value)
+
+
+def results_table(rows: list[Row], cores: int) -> Table:
+    """The rich table of all rows."""
+    table = Table(title="ray-sweeps vs plain Optuna (lower wall and RMSE are better)")
+    columns = [
+        ("variant", "left"),
+        ("trials", "right"),
+        ("wall s", "right"),
+        ("x optuna", "right"),
+        ("epochs", "right"),
+        ("best val RMSE", "right"),
+        ("test RMSE", "right"),
+        (f"core eff. ({cores})", "right"),
+        ("overhead/trial s", "right"),
+        ("peak RSS MB", "right"),
+        ("peak PSS MB", "right"),
+    ]
+    for title, justify in columns:
+        table.add_column(title, justify=justify)
+    for r in rows:
+        table.add_row(
+            r.variant if r.ok else f"[red]{r.variant} (failed)[/]",
+            _cell(r.trials),
+            _cell(r.wall_s, "{:.1f}"),
+            _cell(r.ratio_to_optuna),
+            _cell(r.epochs_trained),
+            _cell(r.best_val_rmse, "{:.4f}"),
+            _cell(r.test_rmse, "{:.4f}"),
+            _cell(r.core_efficiency),
+            _cell(r.overhead_per_trial_s),
+            _cell(r.peak_rss_mb, "{:.0f}"),
+            _cell(r.peak_pss_mb, "{:.0f}"),
+        )
+    return table
+
+
+def print_machine(machine: dict[str, Any]) -> None:
+    """One line about the machine, before anything runs."""
+    console.print(
+        f"[bold]machine[/]: {machine['cpu_model']}, {machine['cores']} cores, "
+        f"{machine['ram_gb']} GB RAM, load {machine['load_avg_1m_at_start']} at start; "
+        f"Python {machine['python']}"
+    )
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line flags."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_sweep",
+        description="Benchmark the sweeper against plain sequential Optuna on this machine.",
+    )
+    parser.add_argument("--trials", type=int, default=12, help="trials per search (default 12)")
+    parser.add_argument("--epochs", type=int, default=20, help="max epochs a trial trains")
+    parser.add_argument("--concurrency", type=int, default=2, help="sweep trials at once")
+    parser.add_argument(
+        "--variants",
+        default=",".join(VARIANTS),
+        help=f"comma list from {','.join(VARIANTS)} (default: all)",
+    )
+    parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="results file")
+    parser.add_argument("--overhead-trials", type=int, default=24, help="zero-work trials")
+    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="sweep spec (YAML)")
+    parser.add_argument("--timeout", type=float, default=7200, help="seconds per subprocess")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
+    args = parser.parse_args(argv)
+    args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = sorted(set(args.variants) - set(VARIANTS))
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
+    if min(args.trials, args.epochs, args.concurrency, args.overhead_trials) < 1:
+        parser.error("--trials, --epochs, --concurrency and --overhead-trials must be >= 1")
+    return args
+
+
+def run_variant(name: str, settings: Settings) -> list[Row]:
+    """Run one variant; a failure becomes a failed row instead of stopping the benchmark."""
+    console.print(f"[bold]{name}[/]: running...")
+    started = time.perf_counter()
+    try:
+        rows = RUNNERS[name](settings)
+    except (VariantFailed, OSError, ValueError, KeyError) as exc:
+        console.print(f"[red]{name} failed[/]: {exc}")
+        return [Row(name, ok=False, notes=str(exc).splitlines()[0])]
+    console.print(f"[bold]{name}[/]: done in {time.perf_counter() - started:.1f}s")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen variants one after another; print the table, write the JSON.
+
+    Returns 0 if every variant succeeded, else 1 (the JSON is written either way).
+    """
+    args = parse_args(argv)
+    from sweeps.spec import load_spec
+
+    machine = machine_info()
+    print_machine(machine)
+    root = Path(tempfile.mkdtemp(prefix="bench-"))
+    settings = Settings(
+        spec=args.spec.resolve(),
+        trials=args.trials,
+        epochs=args.epochs,
+        concurrency=args.concurrency,
+        overhead_trials=args.overhead_trials,
+        timeout_s=args.timeout,
+        root=root,
+        cores=machine["cores"],
+        experiment=load_spec(args.spec).experiment,
+    )
+    try:
+        rows = [row for name in args.variants for row in run_variant(name, settings)]
+    finally:
+        if args.keep:
+            console.print(f"work folder kept: {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+    add_ratios(rows)
+    out = Console(highlight=False)
+    out.width = out.width if out.is_terminal else TABLE_WIDTH
+    out.print(results_table(rows, settings.cores))
+    write_json(args.json, machine, args, rows)
+    console.print(f"results written to {args.json}")
+    return 0 if all(r.ok for r in rows) else 1
+
+
+def write_json(
+    path: Path, machine: dict[str, Any], args: argparse.Namespace, rows: list[Row]
+) -> None:
+    """Machine, settings and rows as JSON (non-finite numbers as null)."""
+    payload = {
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine,
+        "settings": {
+            "trials": args.trials,
+            "epochs": args.epochs,
+            "concurrency": args.concurrency,
+            "overhead_trials": args.overhead_trials,
+            "variants": args.variants,
+            "spec": str(args.spec),
+        },
+        "results": [_finite(asdict(r)) for r in rows],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
