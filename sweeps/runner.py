@@ -8,6 +8,7 @@ import math
 import os
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -38,6 +39,7 @@ class TrialSummary:
     epochs: int
     config: dict[str, Any]
     run_id: str | None = None
+    history: list[float] = field(default_factory=list)  # the metric, epoch by epoch
 
 
 @dataclass
@@ -98,6 +100,7 @@ def run_sweep(
         grid = _tune(prepared, run_name, tracker, console, verbose)
         trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
         registration = _register(prepared, grid, tracker, client, console)
+        _log_summary_artifacts(spec, trials, tracker)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
@@ -212,8 +215,10 @@ def _summarise(
         trial_id = metrics.get("trial_id") or os.path.basename(result.path)
         history = result.metrics_dataframe
         best_value = best_epoch = None
+        curve: list[float] = []
         if history is not None and metric in history:
             column = history[metric].dropna()
+            curve = [float(v) for v in column]
             if len(column):
                 idx = column.idxmin() if mode == "min" else column.idxmax()
                 best_value = float(column[idx])
@@ -229,9 +234,34 @@ def _summarise(
                 epochs=int(metrics.get("epoch", 0) or 0),
                 config=dict(result.config or {}),
                 run_id=tracker.child_run_id(trial_id),
+                history=curve,
             )
         )
     return sorted(trials, key=lambda t: t.number)
+
+
+def _log_summary_artifacts(
+    spec: SweepSpec, trials: list[TrialSummary], tracker: SweepTracker
+) -> None:
+    """Results table and plots (Optuna's, from the trials) as the parent run's ``summary/``."""
+    import tempfile
+
+    from sweeps.summary import COMPLETE, FAIL, TrialRecord, write_summary
+
+    records = [
+        TrialRecord(
+            number=t.number,
+            params={k: v for k, v in t.config.items() if k in spec.searched},
+            value=t.best_value,
+            state=COMPLETE if t.status != "ERROR" and t.best_value is not None else FAIL,
+            history=t.history,
+            run_id=t.run_id,
+        )
+        for t in trials
+    ]
+    with tempfile.TemporaryDirectory() as folder:
+        write_summary(records, spec, Path(folder))
+        tracker.client.log_artifacts(tracker.parent_run_id, folder, "summary")
 
 
 def _number_from_path(path: str) -> int:

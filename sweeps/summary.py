@@ -1,9 +1,9 @@
 """The parent run's summary artifacts of a finished sweep: a results table and Optuna plots.
 
 Works from plain data (no Ray objects): the trials are rebuilt into an in-memory Optuna study
-so Optuna's own visualisations draw them. Each plot is written twice: interactive HTML with
-plotly.js embedded (viewable offline, e.g. in the MLflow UI) and a PNG drawn with matplotlib
-(Optuna's matplotlib backend), so no Chrome/kaleido is needed.
+so Optuna's own visualisations draw them. The plots are written as one interactive HTML page
+with plotly.js embedded once (viewable offline, e.g. in the MLflow UI) and as PNGs drawn with
+matplotlib (Optuna's matplotlib backend), so no Chrome/kaleido is needed.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from plotly.graph_objects import Figure
 
 RESULTS_FILE = "results.csv"
+HTML_FILE = "summary.html"
 HISTORY = "optimization_history"
 PARALLEL = "parallel_coordinates"
 IMPORTANCES = "param_importances"
@@ -57,7 +58,8 @@ def write_summary(
 ) -> list[Path]:
     """Write ``results.csv`` and the plots into ``folder``; return the files written.
 
-    Plots (``.html`` with plotly.js embedded, and ``.png`` when matplotlib is installed):
+    Plots (all in ``summary.html`` with plotly.js embedded, and one ``.png`` each when
+    matplotlib is installed):
     optimization history, parallel coordinates, hyperparameter importances (only with at least
     two complete trials and a parameter that varies) and learning curves of the ``top_n`` best
     trials (only for trials with a history). No plot is drawn if no trial completed.
@@ -68,13 +70,26 @@ def write_summary(
     if not any(t.complete for t in trials):
         return written
     study = build_study(trials, spec)
-    for name, fig in build_figures(study, trials, spec, top_n).items():
-        path = folder / f"{name}.html"
-        fig.write_html(path, include_plotlyjs=True, full_html=True)
-        written.append(path)
+    figures = build_figures(study, trials, spec, top_n)
+    written.append(write_html_report(figures, spec, folder / HTML_FILE))
     if importlib.util.find_spec("matplotlib") is not None:
         written += _write_pngs(study, trials, spec, folder, top_n)
     return written
+
+
+def write_html_report(figures: dict[str, Figure], spec: SweepSpec, path: Path) -> Path:
+    """All interactive plots in one page, plotly.js embedded once (about 5 MB, works offline)."""
+    sections = []
+    for i, (name, fig) in enumerate(figures.items()):
+        body = fig.to_html(include_plotlyjs=(i == 0), full_html=False, div_id=name)
+        sections.append(f"<h2>{name.replace('_', ' ')}</h2>\n{body}")
+    title = f"Sweep {spec.name}: {spec.search.metric} ({spec.search.mode})"
+    page = (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
+        f"<body><h1>{title}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
+    )
+    path.write_text(page)
+    return path
 
 
 def write_results_csv(trials: list[TrialRecord], spec: SweepSpec, path: Path) -> Path:

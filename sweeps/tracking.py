@@ -122,7 +122,9 @@ class SweepTracker:
         storage_path: str,
     ) -> SweepTracker:
         """Find or create the experiment and open the sweep's parent run."""
-        experiment_id = ensure_experiment(client, spec.experiment)
+        experiment_id = ensure_experiment(
+            client, spec.experiment, local_artifact_location(client.tracking_uri)
+        )
         tags = {
             TAG_RUN_NAME: run_name,
             TAG_ROLE: "sweep",
@@ -292,7 +294,15 @@ class SweepTracker:
         self.client.set_terminated(run_id, status=status)
 
 
-def ensure_experiment(client: MlflowClient, name: str) -> str:
+def local_artifact_location(uri: str) -> str | None:
+    """For a local SQLite store, ``mlruns`` beside the database file (MLflow's own default is
+    ``./mlruns`` in whatever folder the first run happened in); None for servers."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    return str(Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns")
+
+
+def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
     """The id of experiment ``name``, created if missing (once, on the driver: mlflow#4123)."""
     from mlflow.exceptions import MlflowException
 
@@ -302,7 +312,7 @@ def ensure_experiment(client: MlflowClient, name: str) -> str:
             client.restore_experiment(experiment.experiment_id)
         return experiment.experiment_id
     try:
-        return client.create_experiment(name)
+        return client.create_experiment(name, artifact_location=artifact_location)
     except MlflowException:  # created meanwhile by another sweep
         experiment = client.get_experiment_by_name(name)
         if experiment is None:

@@ -116,3 +116,20 @@ def test_parent_run_holds_spec_dataset_and_best_trial(sweep):
     assert {t.key: t.value for t in inputs[0].tags}["sha256"] == parent.data.tags["data.sha256"]
     assert {f"best.{k}" for k in outcome.spec.searched} <= set(parent.data.params)
     assert parent.data.metrics["best_val_rmse"] == pytest.approx(outcome.best.best_value)
+
+
+def test_parent_run_holds_results_table_and_plots(sweep):
+    outcome, client = sweep
+    names = {a.path for a in client.list_artifacts(outcome.parent_run_id, "summary")}
+    assert {"summary/results.csv", "summary/summary.html"} <= names
+    assert "summary/optimization_history.png" in names
+    assert "summary/parallel_coordinates.png" in names
+
+
+def test_local_store_keeps_artifacts_beside_the_database(sweep):
+    outcome, client = sweep
+    experiment = client.get_experiment(outcome.experiment_id)
+    database = outcome.tracking_uri.removeprefix("sqlite:///")
+    assert experiment.artifact_location.removeprefix("file://").startswith(
+        database.rsplit("/", 1)[0]
+    )
