@@ -15,7 +15,7 @@ from typing import Any
 from sweeps.errors import PreflightError
 from sweeps.spec import SweepSpec
 from sweeps.storage import check_writable, resolve_storage
-from sweeps.tracking import is_local_store, resolve_tracking_uri
+from sweeps.tracking import is_local_store, make_client, resolve_tracking_uri
 from trainable.data import DataError, Dataset, Splits, load_dataset, split_dataset
 
 TRACKING_TIMEOUT_S = 10
@@ -96,11 +96,9 @@ def check_tracking(uri: str, experiment: str) -> None:
         return
     if uri.startswith(("http://", "https://")):
         _check_http_server(uri)
-    from mlflow import MlflowClient
-
     with _quick_mlflow_requests():
         try:
-            MlflowClient(tracking_uri=uri).get_experiment_by_name(experiment)
+            make_client(uri).get_experiment_by_name(experiment)
         except Exception as exc:  # noqa: BLE001 - any failure means the server is unusable
             raise PreflightError(
                 f"tracking.uri: {_redact(uri)} does not answer: {_brief(exc)}"

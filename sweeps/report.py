@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from sweeps.sagemaker import parse_arn
+
 if TYPE_CHECKING:
     from sweeps.runner import SweepOutcome
 
@@ -63,7 +65,20 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
                 f"        alias '{reg.alias}' stays on version {reg.previous_version} "
                 f"(test_rmse {reg.previous_test_rmse:.4f} is not beaten)"
             )
-    if outcome.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in outcome.tracking_uri:
+    if outcome.registry_note:
+        console.print(f"        {outcome.registry_note}")
+    arn = parse_arn(outcome.tracking_uri)
+    if arn is not None:
+        presign = (
+            f"create-presigned-mlflow-tracking-server-url --tracking-server-name {arn.name}"
+            if arn.kind == "mlflow-tracking-server"
+            else f"create-presigned-mlflow-app-url --arn {arn.arn}"
+        )
+        console.print(
+            f"View it: SageMaker Studio > MLflow > {arn.name}, "
+            f"or open the URL from `aws sagemaker {presign}`"
+        )
+    elif outcome.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in outcome.tracking_uri:
         console.print(f"View it: mlflow ui --backend-store-uri {outcome.tracking_uri}")
     else:
         console.print(f"View it: {outcome.tracking_uri}/#/experiments/{outcome.experiment_id}")

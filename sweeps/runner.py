@@ -15,8 +15,9 @@ from rich.console import Console
 
 from sweeps import storage
 from sweeps.preflight import Prepared, preflight
+from sweeps.sagemaker import model_registry_note
 from sweeps.spec import SweepSpec
-from sweeps.tracking import SweepTracker, trial_run_name
+from sweeps.tracking import SweepTracker, make_client, trial_run_name
 
 if TYPE_CHECKING:
     from ray.tune import ResultGrid
@@ -55,6 +56,7 @@ class SweepOutcome:
     trials: list[TrialSummary]
     registration: Registration | None
     wall_s: float
+    registry_note: str | None = None
     errors: list[str] = field(default_factory=list)
 
     @property
@@ -82,9 +84,7 @@ def run_sweep(
     console = console or Console(stderr=True)
     started = time.monotonic()
     prepared = preflight(spec)
-    from mlflow import MlflowClient
-
-    client = MlflowClient(tracking_uri=prepared.tracking_uri)
+    client = make_client(prepared.tracking_uri)
     run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     tracker = SweepTracker.start(
         client, spec, prepared.dataset, run_name, storage.join(prepared.storage_path, run_name)
@@ -100,6 +100,7 @@ def run_sweep(
         grid = _tune(prepared, run_name, tracker, console, verbose)
         trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
         registration = _register(prepared, grid, tracker, client, console)
+        registry_note = model_registry_note(prepared.tracking_uri) if registration else None
         _log_summary_artifacts(spec, trials, tracker)
         status = "FINISHED"
     except KeyboardInterrupt:
@@ -117,6 +118,7 @@ def run_sweep(
         trials=trials,
         registration=registration,
         wall_s=time.monotonic() - started,
+        registry_note=registry_note,
         errors=[t.trial_id for t in trials if t.status == "ERROR"],
     )
 

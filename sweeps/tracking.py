@@ -48,6 +48,19 @@ def resolve_tracking_uri(spec_uri: str | None, cwd: Path | None = None) -> str:
     return f"sqlite:///{(cwd or Path.cwd()).resolve() / LOCAL_STORE_FILE}"
 
 
+def make_client(uri: str) -> MlflowClient:
+    """An MlflowClient for ``uri``, also set as the process-wide tracking URI.
+
+    The sagemaker-mlflow plugin signs requests for the ARN in the *global* tracking URI, not
+    the client's (see aws/sagemaker-mlflow#15), so the driver sets both; it is the only
+    MLflow user in the process.
+    """
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    return mlflow.MlflowClient(tracking_uri=uri)
+
+
 def is_local_store(uri: str) -> bool:
     """A store that this process reads and writes directly (no server)."""
     return uri.startswith(("sqlite:", "file:", "/", ".")) or "://" not in uri
