@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sweeps.sagemaker import parse_arn
+from sweeps.tracking import is_local_store
 
 if TYPE_CHECKING:
     from sweeps.runner import SweepOutcome
@@ -78,7 +79,7 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
             f"View it: SageMaker Studio > MLflow > {arn.name}, "
             f"or open the URL from `aws sagemaker {presign}`"
         )
-    elif outcome.tracking_uri.startswith(("sqlite:", "file:")) or "://" not in outcome.tracking_uri:
+    elif is_local_store(outcome.tracking_uri):
         console.print(f"View it: mlflow ui --backend-store-uri {outcome.tracking_uri}")
     else:
         console.print(f"View it: {outcome.tracking_uri}/#/experiments/{outcome.experiment_id}")

@@ -65,7 +65,7 @@ def _automatic_registration(arn: MlflowArn) -> bool:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client(
+    client = boto3.session.Session().client(
         "sagemaker",
         region_name=arn.region,
         config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 1}),

@@ -92,7 +92,8 @@ def _check_s3_writable(storage: str, probe: str) -> None:
 
     bucket, key = split_s3_uri(probe)
     try:
-        s3 = boto3.client("s3")
+        # A fresh session resolves credentials now; boto3's default one caches its first find.
+        s3 = boto3.session.Session().client("s3")
         s3.put_object(Bucket=bucket, Key=key, Body=b"probe")
         s3.delete_object(Bucket=bucket, Key=key)
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:

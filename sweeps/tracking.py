@@ -63,7 +63,9 @@ def make_client(uri: str) -> MlflowClient:
 
 def is_local_store(uri: str) -> bool:
     """A store that this process reads and writes directly (no server)."""
-    return uri.startswith(("sqlite:", "file:", "/", ".")) or "://" not in uri
+    if uri.startswith(("sqlite:", "file:")):
+        return True
+    return "://" not in uri and not uri.startswith(("arn:", "databricks"))
 
 
 def git_commit(folder: Path | None = None) -> str | None:

@@ -18,12 +18,35 @@ DEFAULT_SPEC = REPO / "sweeps" / "abalone.yaml"
 
 
 @pytest.fixture(scope="session")
-def ray_session(tmp_path_factory: pytest.TempPathFactory):
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3 API (moto server) on 127.0.0.1 for the whole session.
+
+    The whole test process gets dummy AWS credentials and endpoints pointing here, so no test
+    can reach real AWS; Ray workers get the same environment through ``ray_session``.
+    """
+    from servers import fake_aws_env, moto_server
+
+    with moto_server(tmp_path_factory.mktemp("moto") / "moto.log") as url:
+        saved = {k: os.environ.get(k) for k in fake_aws_env(url)}
+        os.environ.update(fake_aws_env(url))
+        os.environ.pop("AWS_PROFILE", None)
+        yield url
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def ray_session(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str):
     """A local Ray with its own temp dir, shared by every test that runs trials."""
     import ray
+    from servers import fake_aws_env
 
     temp_dir = tmp_path_factory.mktemp("ray")
     ray.init(
+        address="local",
         num_cpus=2,
         include_dashboard=False,
         log_to_driver=False,
@@ -34,6 +57,7 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory):
                 "PYTHONWARNINGS": "ignore",
                 # so workers can import the test trainables in tests/sample_trainables.py
                 "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+                **fake_aws_env(s3_endpoint),  # trials write checkpoints to the moto S3
             }
         },
     )

@@ -138,7 +138,9 @@ def _read_s3(uri: str) -> bytes:
     if not bucket or not key:
         raise DataError([f"data.source: {uri!r} is not an s3://bucket/key URI"])
     try:
-        body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        body = (
+            boto3.session.Session().client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        )
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
         raise DataError([f"data.source: cannot read {uri}: {describe_aws_error(exc)}"]) from None
     if not body.strip():

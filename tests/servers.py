@@ -1,0 +1,92 @@
+"""Real local servers for tests, bound to 127.0.0.1: an S3 API (moto) and MLflow."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+#: Distinctive dummy credentials: tests assert they never show up in MLflow.
+DUMMY_ACCESS_KEY = "AKIASWEEPTESTDUMMY01"
+DUMMY_SECRET_KEY = "sweep-test-dummy-secret-never-logged"
+REGION = "us-east-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fake_aws_env(s3_endpoint: str) -> dict[str, str]:
+    """AWS environment pointing every S3 and SageMaker call at the local moto server."""
+    return {
+        "AWS_ACCESS_KEY_ID": DUMMY_ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": DUMMY_SECRET_KEY,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ENDPOINT_URL_S3": s3_endpoint,
+        "AWS_ENDPOINT_URL_SAGEMAKER": s3_endpoint,
+        "AWS_EC2_METADATA_DISABLED": "true",  # never probe the instance metadata address
+    }
+
+
+def wait_for_http(url: str, timeout_s: float = 60, proc: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"server for {url} exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{url} did not answer within {timeout_s}s")
+
+
+@contextmanager
+def moto_server(log: Path, **env: str) -> Iterator[str]:
+    """``moto_server`` on a free loopback port; yields its endpoint URL."""
+    port = free_port()
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{url}/moto-api/", proc=proc)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+
+@contextmanager
+def mlflow_server(folder: Path, *artifact_args: str, env: dict[str, str]) -> Iterator[str]:
+    """``mlflow server`` (SQLite backend) on a free loopback port; yields its URL."""
+    port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
+    command = [
+        sys.executable, "-m", "mlflow", "server",
+        "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
+        *artifact_args,
+    ]  # fmt: skip
+    with open(folder / "server.log", "w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            wait_for_http(f"{url}/health", proc=proc)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
