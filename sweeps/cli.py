@@ -105,6 +105,42 @@ def run(
         raise typer.Exit(code=1)
 
 
+@app.command()
+def resume(
+    sweep: Annotated[
+        str,
+        typer.Argument(
+            help="The sweep's storage folder as printed by `sweep run` (local or s3://), or a "
+            "sweep name under ./sweep-results (the newest sweep of that name).",
+            show_default=False,
+        ),
+    ],
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show Ray Tune's and the trials' own logs.")
+    ] = False,
+) -> None:
+    """Continue an interrupted sweep in the same MLflow parent run: finished trials are kept,
+    running ones resume from their last checkpoint, child runs are reused, not duplicated."""
+    from sweeps.quiet import quiet_libraries
+
+    if not verbose:
+        quiet_libraries()
+    from sweeps.report import print_outcome
+    from sweeps.runner import resume_sweep
+
+    try:
+        outcome = resume_sweep(sweep, console=err, verbose=verbose)
+    except UserError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/]: resume again with the same command")
+        raise typer.Exit(code=130) from None
+    print_outcome(outcome, out)
+    if outcome.registration is None:
+        raise typer.Exit(code=1)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="sweep")

@@ -95,10 +95,86 @@ def run_sweep(
         f"{spec.search.max_concurrent} at a time; MLflow run {tracker.parent_run_id} "
         f"in experiment '{spec.experiment}' at {prepared.tracking_uri}"
     )
+    return _drive(prepared, tracker, run_name, console, verbose, started)
+
+
+def resume_sweep(
+    target: str, console: Console | None = None, verbose: bool = False
+) -> SweepOutcome:
+    """Continue an interrupted sweep (``Tuner.restore``) in the same MLflow parent run.
+
+    ``target`` is the sweep's storage folder (as printed by ``sweep run``), or a sweep run
+    name / spec name looked up under ``./sweep-results``. Finished trials are kept; trials that
+    were running resume from their last checkpoint; child runs are reused, never duplicated.
+
+    Raises:
+        UserError: no such sweep, or its data, tracking store or storage is unusable now.
+    """
+    from sweeps.errors import PreflightError
+    from sweeps.spec import validate_spec
+
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    folder = locate_sweep(target)
+    state = json.loads(storage.read_text(storage.join(folder, STATE_FILE)) or "{}")
+    spec = validate_spec(state["spec"], source=f"{folder}/{STATE_FILE}")
+    prepared = preflight(spec)
+    client = make_client(prepared.tracking_uri)
+    tracker = SweepTracker.reopen(client, state["parent_run_id"])
+    recorded = client.get_run(tracker.parent_run_id).data.tags.get("data.sha256")
+    if recorded and recorded != prepared.dataset.sha256:
+        raise PreflightError(
+            f"data.source: {spec.data.source} changed since the sweep started "
+            f"(sha256 {prepared.dataset.sha256[:12]}, was {recorded[:12]}); start a new sweep"
+        )
+    console.print(
+        f"resuming sweep [bold]{state['run_name']}[/] from {folder}; MLflow run "
+        f"{tracker.parent_run_id} at {prepared.tracking_uri}"
+    )
+    return _drive(prepared, tracker, state["run_name"], console, verbose, started, folder)
+
+
+def locate_sweep(target: str) -> str:
+    """The storage folder of the sweep ``target`` names (see :func:`resume_sweep`)."""
+    from sweeps.errors import UserError
+
+    candidates = [target] if storage.is_remote(target) else []
+    if not candidates:
+        path = Path(target).expanduser()
+        candidates = [str(path.resolve())]
+        root = Path("sweep-results").resolve()
+        if root.is_dir() and "/" not in target:
+            candidates.append(str(root / target))
+            named = sorted(p for p in root.glob(f"{target}-*") if (p / STATE_FILE).is_file())
+            if named:
+                candidates.append(str(named[-1]))  # names end in a timestamp: newest last
+    for candidate in candidates:
+        if storage.read_text(storage.join(candidate, STATE_FILE)) is not None:
+            return candidate.rstrip("/")
+    raise UserError(
+        f"resume: no sweep found at {target!r}; give the sweep's folder (with {STATE_FILE}), "
+        "e.g. ./sweep-results/abalone-20261127-163630, or a sweep name under ./sweep-results"
+    )
+
+
+def _drive(
+    prepared: Prepared,
+    tracker: SweepTracker,
+    run_name: str,
+    console: Console,
+    verbose: bool,
+    started: float,
+    restore_from: str | None = None,
+) -> SweepOutcome:
+    """Trials, summary, registration and the parent run's end status, for a new or resumed
+    sweep."""
+    spec = prepared.spec
+    client = tracker.client
     status = "FAILED"
     try:
-        grid = _tune(prepared, run_name, tracker, console, verbose)
+        grid = _tune(prepared, run_name, tracker, console, verbose, restore_from)
         trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
+        tracker.close_stale_children({t.trial_id for t in trials if t.status == "ERROR"})
         registration = _register(prepared, grid, tracker, client, console)
         registry_note = model_registry_note(prepared.tracking_uri) if registration else None
         _log_summary_artifacts(spec, trials, tracker)
@@ -124,13 +200,17 @@ def run_sweep(
 
 
 def _save_state(prepared: Prepared, run_name: str, tracker: SweepTracker) -> None:
-    """Enough to find this sweep's MLflow parent run again from its storage folder."""
+    """Enough to resume this sweep from its storage folder: its MLflow parent run and the spec
+    with storage and tracking URI resolved (a resume may start from another folder)."""
+    spec = prepared.spec.to_dict()
+    spec["storage"] = prepared.storage_path
+    spec["tracking"] = {"uri": prepared.tracking_uri}
     state = {
         "run_name": run_name,
         "parent_run_id": tracker.parent_run_id,
         "experiment_id": tracker.experiment_id,
         "tracking_uri": prepared.tracking_uri,
-        "spec": prepared.spec.to_dict(),
+        "spec": spec,
     }
     path = storage.join(prepared.storage_path, run_name, STATE_FILE)
     storage.write_text(path, json.dumps(state, indent=2))
@@ -155,14 +235,18 @@ def init_ray(verbose: bool = False) -> None:
 
 
 def _tune(
-    prepared: Prepared, run_name: str, tracker: SweepTracker, console: Console, verbose: bool
+    prepared: Prepared,
+    run_name: str,
+    tracker: SweepTracker,
+    console: Console,
+    verbose: bool,
+    restore_from: str | None = None,
 ) -> ResultGrid:
     from ray import tune
 
-    from sweeps.live_callbacks import LiveCallbacks, attach, detach
+    from sweeps.live_callbacks import attach, detach
     from sweeps.progress import SweepProgress
-    from sweeps.search import make_scheduler, make_searcher, param_space
-    from sweeps.trial_logger import MlflowTrialLogger, trial_number
+    from sweeps.trial_logger import MlflowTrialLogger
 
     spec = prepared.spec
     search = spec.search
@@ -171,8 +255,38 @@ def _tune(
         tune.with_parameters(prepared.trainable, data=prepared.splits.without_test()),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
-    progress = SweepProgress(search.num_samples, search.metric, search.mode, console=console)
-    tuner = tune.Tuner(
+    progress = SweepProgress(
+        search.num_samples,
+        search.metric,
+        search.mode,
+        console=console,
+        already_done=tracker.finished_trials() if restore_from else 0,
+    )
+    if restore_from:
+        # Trials that were running resume from their checkpoints; failed ones stay failed.
+        tuner = tune.Tuner.restore(
+            restore_from, trainable=trainable, resume_unfinished=True, resume_errored=False
+        )
+    else:
+        tuner = _new_tuner(prepared, run_name, trainable, verbose)
+    attach(run_name, [MlflowTrialLogger(tracker, search.metric, search.mode), progress])
+    try:
+        with progress:
+            return tuner.fit()
+    finally:
+        detach(run_name)
+
+
+def _new_tuner(prepared: Prepared, run_name: str, trainable: Any, verbose: bool) -> Any:
+    from ray import tune
+
+    from sweeps.live_callbacks import LiveCallbacks
+    from sweeps.search import make_scheduler, make_searcher, param_space
+    from sweeps.trial_logger import trial_number
+
+    spec = prepared.spec
+    search = spec.search
+    return tune.Tuner(
         trainable,
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(
@@ -199,12 +313,6 @@ def _tune(
             verbose=1 if verbose else 0,
         ),
     )
-    attach(run_name, [MlflowTrialLogger(tracker, search.metric, search.mode), progress])
-    try:
-        with progress:
-            return tuner.fit()
-    finally:
-        detach(run_name)
 
 
 def _summarise(

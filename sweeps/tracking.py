@@ -213,6 +213,28 @@ class SweepTracker:
 
     # ------------------------------------------------------------ trial level (queued)
 
+    def finished_trials(self) -> int:
+        """Child runs of this sweep that already ended (FINISHED or FAILED)."""
+        runs = self.client.search_runs(
+            [self.experiment_id], filter_string=f"tags.`{TAG_PARENT}` = '{self.parent_run_id}'"
+        )
+        return sum(r.info.status in ("FINISHED", "FAILED") for r in runs)
+
+    def close_stale_children(self, failed_trial_ids: set[str]) -> int:
+        """End child runs still marked RUNNING once every trial is over (their closing write
+        was lost when a driver died). Returns how many were closed."""
+        self.flush()
+        stale = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and attributes.status = 'RUNNING'"
+            ),
+        )
+        for run in stale:
+            failed = run.data.tags.get(TAG_TRIAL_ID) in failed_trial_ids
+            self.client.set_terminated(run.info.run_id, status="FAILED" if failed else "FINISHED")
+        return len(stale)
+
     def child_run_id(self, trial_id: str) -> str | None:
         """The child run of a trial, once created (call :meth:`flush` first to be sure)."""
         return self._children.get(trial_id)
@@ -229,14 +251,20 @@ class SweepTracker:
         if trial_id in self._children:
             self.client.update_run(self._children[trial_id], status="RUNNING")
             return
-        existing = self.client.search_runs(
+        same_number = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
                 f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' "
-                f"and tags.`{TAG_TRIAL_ID}` = '{trial_id}'"
+                f"and tags.`{TAG_TRIAL_NUMBER}` = '{number}'"
             ),
-            max_results=1,
         )
+        existing = [r for r in same_number if r.data.tags.get(TAG_TRIAL_ID) == trial_id]
+        for orphan in same_number:
+            if orphan.data.tags.get(TAG_TRIAL_ID) != trial_id:
+                # A trial that started after Tune's last state snapshot before the driver died:
+                # the resumed sweep re-creates it under a new id, so its old run is dropped.
+                self.client.set_tag(orphan.info.run_id, "sweep.superseded_by", trial_id)
+                self.client.delete_run(orphan.info.run_id)
         if existing:
             run_id = existing[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")

@@ -1,0 +1,91 @@
+"""A sweep whose driver is SIGKILLed continues with `sweep resume` in the same parent run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import DEFAULT_SPEC
+from mlflow import MlflowClient
+
+TRIALS = 4
+EPOCHS = 4
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+    env["RAY_AUTH_MODE"] = "disabled"  # a second Ray next to the test session's own
+    return env
+
+
+def _children(client: MlflowClient, experiment_id: str) -> list:
+    runs = client.search_runs([experiment_id])
+    return [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+
+
+def _wait_for_a_finished_trial(client: MlflowClient, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        experiment = client.get_experiment_by_name("abalone-tensorflow-experiment")
+        if experiment is not None:
+            done = [
+                r
+                for r in _children(client, experiment.experiment_id)
+                if r.info.status == "FINISHED"
+            ]
+            if done:
+                return
+        time.sleep(0.5)
+    raise TimeoutError("no trial finished in time")
+
+
+def test_killed_sweep_resumes_with_one_child_per_trial_and_no_duplicate_steps(tmp_path):
+    command = [
+        sys.executable, "-m", "sweeps.cli", "run", str(DEFAULT_SPEC),
+        "--set", f"search.num_samples={TRIALS}",
+        "--set", "search.max_concurrent=1",
+        "--set", f"search.space.epochs={EPOCHS}",
+        "--set", "search.scheduler=null",
+    ]  # fmt: skip
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    with open(tmp_path / "run.log", "w") as log:
+        # Its own session, so SIGKILL takes the driver and the local Ray it started.
+        proc = subprocess.Popen(
+            command, cwd=tmp_path, env=_env(), stdout=log, stderr=log, start_new_session=True
+        )
+        try:
+            _wait_for_a_finished_trial(client, proc)
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=60)
+    experiment = client.get_experiment_by_name("abalone-tensorflow-experiment")
+    parent_before = {
+        r.data.tags["mlflow.parentRunId"] for r in _children(client, experiment.experiment_id)
+    }
+
+    folders = list((tmp_path / "sweep-results").glob("abalone-*"))
+    assert len(folders) == 1
+    resumed = subprocess.run(
+        [sys.executable, "-m", "sweeps.cli", "resume", str(folders[0])],
+        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+
+    runs = client.search_runs([experiment.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = _children(client, experiment.experiment_id)
+    assert len(parents) == 1
+    assert {parents[0].info.run_id} == parent_before
+    assert parents[0].info.status == "FINISHED"
+    assert sorted(r.info.run_name for r in children) == [
+        f"trial-{i:04d}" for i in range(1, TRIALS + 1)
+    ]
+    assert {r.info.status for r in children} == {"FINISHED"}
+    for run in children:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse")]
+        assert len(steps) == len(set(steps)), run.info.run_name
+    assert len(client.search_model_versions("name='abalone-age'")) == 1
