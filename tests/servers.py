@@ -70,10 +70,13 @@ def moto_server(log: Path, **env: str) -> Iterator[str]:
             proc.wait(timeout=20)
 
 
-@contextmanager
-def mlflow_server(folder: Path, *artifact_args: str, env: dict[str, str]) -> Iterator[str]:
-    """``mlflow server`` (SQLite backend) on a free loopback port; yields its URL."""
-    port = free_port()
+def start_mlflow_server(
+    folder: Path, port: int, *artifact_args: str, env: dict[str, str]
+) -> subprocess.Popen:
+    """Start ``mlflow server`` with its SQLite store in ``folder``; return once it answers.
+
+    Starting it again on the same folder and port brings the same server back.
+    """
     folder.mkdir(parents=True, exist_ok=True)
     command = [
         sys.executable, "-m", "mlflow", "server",
@@ -81,12 +84,23 @@ def mlflow_server(folder: Path, *artifact_args: str, env: dict[str, str]) -> Ite
         "--backend-store-uri", f"sqlite:///{folder / 'mlflow.db'}",
         *artifact_args,
     ]  # fmt: skip
-    with open(folder / "server.log", "w") as out:
+    with open(folder / "server.log", "a") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_for_http(f"{url}/health", proc=proc)
-            yield url
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+    wait_for_http(f"http://127.0.0.1:{port}/health", proc=proc)
+    return proc
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+@contextmanager
+def mlflow_server(folder: Path, *artifact_args: str, env: dict[str, str]) -> Iterator[str]:
+    """``mlflow server`` (SQLite backend) on a free loopback port; yields its URL."""
+    port = free_port()
+    proc = start_mlflow_server(folder, port, *artifact_args, env=env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(proc)
