@@ -15,7 +15,7 @@ from typing import Any
 from sweeps.errors import PreflightError
 from sweeps.spec import SweepSpec
 from sweeps.storage import check_writable, resolve_storage
-from sweeps.tracking import is_local_store, make_client, resolve_tracking_uri
+from sweeps.tracking import is_local_store, make_client, redact_uri, resolve_tracking_uri
 from trainable.data import DataError, Dataset, Splits, load_dataset, split_dataset
 
 TRACKING_TIMEOUT_S = 10
@@ -101,7 +101,7 @@ def check_tracking(uri: str, experiment: str) -> None:
             make_client(uri).get_experiment_by_name(experiment)
         except Exception as exc:  # noqa: BLE001 - any failure means the server is unusable
             raise PreflightError(
-                f"tracking.uri: {_redact(uri)} does not answer: {_brief(exc)}"
+                f"tracking.uri: {redact_uri(uri)} does not answer: {_brief(exc)}"
             ) from None
 
 
@@ -123,10 +123,10 @@ def _check_http_server(uri: str) -> None:
         requests.get(url, timeout=TRACKING_TIMEOUT_S)
     except requests.exceptions.ConnectionError as exc:
         cause = "connection refused" if "refused" in str(exc).lower() else "cannot connect"
-        raise PreflightError(f"tracking.uri: MLflow server {_redact(uri)}: {cause}") from None
+        raise PreflightError(f"tracking.uri: MLflow server {redact_uri(uri)}: {cause}") from None
     except requests.exceptions.Timeout:
         raise PreflightError(
-            f"tracking.uri: MLflow server {_redact(uri)}: no answer in {TRACKING_TIMEOUT_S}s"
+            f"tracking.uri: MLflow server {redact_uri(uri)}: no answer in {TRACKING_TIMEOUT_S}s"
         ) from None
 
 
@@ -151,11 +151,3 @@ def _brief(exc: Exception) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
     return first[:300]
-
-
-def _redact(uri: str) -> str:
-    """Drop any ``user:password@`` from a URI before printing it."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri

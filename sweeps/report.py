@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from sweeps.sagemaker import parse_arn
-from sweeps.tracking import is_local_store
+from sweeps.tracking import is_local_store, redact_uri
 
 if TYPE_CHECKING:
     from sweeps.runner import SweepOutcome
@@ -47,7 +47,7 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
         f"MLflow: experiment '{spec.experiment}' (id {outcome.experiment_id}), "
         f"parent run {outcome.run_name} ({outcome.parent_run_id})"
     )
-    console.print(f"        tracking URI {outcome.tracking_uri}")
+    console.print(f"        tracking URI {redact_uri(outcome.tracking_uri)}")
     reg = outcome.registration
     if reg is not None:
         console.print(

@@ -17,7 +17,7 @@ from sweeps import storage
 from sweeps.preflight import Prepared, preflight
 from sweeps.sagemaker import model_registry_note
 from sweeps.spec import SweepSpec
-from sweeps.tracking import SweepTracker, make_client, trial_run_name
+from sweeps.tracking import SweepTracker, make_client, redact_uri, trial_run_name
 
 if TYPE_CHECKING:
     from ray.tune import ResultGrid
@@ -93,7 +93,7 @@ def run_sweep(
     console.print(
         f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
         f"{spec.search.max_concurrent} at a time; MLflow run {tracker.parent_run_id} "
-        f"in experiment '{spec.experiment}' at {prepared.tracking_uri}"
+        f"in experiment '{spec.experiment}' at {redact_uri(prepared.tracking_uri)}"
     )
     return _drive(prepared, tracker, run_name, console, verbose, started)
 
@@ -129,7 +129,7 @@ def resume_sweep(
         )
     console.print(
         f"resuming sweep [bold]{state['run_name']}[/] from {folder}; MLflow run "
-        f"{tracker.parent_run_id} at {prepared.tracking_uri}"
+        f"{tracker.parent_run_id} at {redact_uri(prepared.tracking_uri)}"
     )
     return _drive(prepared, tracker, state["run_name"], console, verbose, started, folder)
 

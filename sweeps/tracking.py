@@ -48,6 +48,14 @@ def resolve_tracking_uri(spec_uri: str | None, cwd: Path | None = None) -> str:
     return f"sqlite:///{(cwd or Path.cwd()).resolve() / LOCAL_STORE_FILE}"
 
 
+def redact_uri(uri: str) -> str:
+    """``uri`` without any ``user:password@`` part, for printing."""
+    if "@" in uri and "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return uri
+
+
 def make_client(uri: str) -> MlflowClient:
     """An MlflowClient for ``uri``, also set as the process-wide tracking URI.
 

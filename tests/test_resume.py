@@ -89,3 +89,33 @@ def test_killed_sweep_resumes_with_one_child_per_trial_and_no_duplicate_steps(tm
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse")]
         assert len(steps) == len(set(steps)), run.info.run_name
     assert len(client.search_model_versions("name='abalone-age'")) == 1
+
+
+def _fake_sweep(root, name: str) -> None:
+    folder = root / "sweep-results" / name
+    folder.mkdir(parents=True)
+    (folder / "sweep-state.json").write_text("{}")
+
+
+def test_resume_finds_the_newest_sweep_of_a_name(tmp_path, monkeypatch):
+    from sweeps.runner import locate_sweep
+
+    monkeypatch.chdir(tmp_path)
+    _fake_sweep(tmp_path, "abalone-20261101-090000")
+    _fake_sweep(tmp_path, "abalone-20261102-090000")
+    newest = str(tmp_path / "sweep-results" / "abalone-20261102-090000")
+    assert locate_sweep("abalone") == newest
+    assert locate_sweep("abalone-20261101-090000").endswith("abalone-20261101-090000")
+    assert locate_sweep(newest) == newest
+
+
+def test_resume_of_an_unknown_sweep_is_a_one_line_error(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from sweeps.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["resume", "nosuch"])
+    assert result.exit_code == 2
+    assert "resume: no sweep found at 'nosuch'" in result.output
+    assert "Traceback" not in result.output
