@@ -141,6 +141,88 @@ def resume(
         raise typer.Exit(code=1)
 
 
+ExperimentOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--experiment",
+        "-e",
+        help="MLflow experiment. Default: abalone-tensorflow-experiment.",
+        show_default=False,
+    ),
+]
+TrackingUriOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        help="MLflow tracking URI. Default: $MLFLOW_TRACKING_URI, else "
+        "sqlite:///<working folder>/mlflow.db (as `sweep run`).",
+        show_default=False,
+    ),
+]
+SweepArg = Annotated[
+    str | None,
+    typer.Argument(
+        help="The sweep: its parent run name (abalone-20261127-163630), run id, or spec name "
+        "(its newest sweep). Default: the newest sweep in the experiment.",
+        show_default=False,
+    ),
+]
+
+
+@app.command("ls")
+def ls(
+    experiment: ExperimentOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N sweeps.")] = 20,
+) -> None:
+    """List past sweeps (MLflow parent runs): status, start, trials, best value, test_rmse."""
+    from sweeps import views
+
+    try:
+        views.print_sweeps(out, tracking_uri=tracking_uri, experiment=experiment, limit=limit)
+    except UserError as exc:
+        _fail(exc)
+
+
+@app.command()
+def status(
+    target: Annotated[
+        str | None,
+        typer.Argument(
+            help="Sweep name, run id, or (for cluster jobs) a Ray job id. Default: the newest "
+            "sweep in the experiment.",
+            show_default=False,
+        ),
+    ] = None,
+    experiment: ExperimentOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """A sweep's trials by state (running/finished/failed/killed of planned), best so far,
+    elapsed time; read from MLflow, so it works for sweeps run elsewhere."""
+    from sweeps import views
+
+    try:
+        views.print_sweep_status(out, target, tracking_uri=tracking_uri, experiment=experiment)
+    except UserError as exc:
+        _fail(exc)
+
+
+@app.command()
+def best(
+    sweep: SweepArg = None,
+    experiment: ExperimentOpt = None,
+    tracking_uri: TrackingUriOpt = None,
+) -> None:
+    """A sweep's best trial: hyperparameters, metrics, child run id, and the model version
+    registered from the sweep with its aliases."""
+    from sweeps import views
+
+    try:
+        views.print_best(out, sweep, tracking_uri=tracking_uri, experiment=experiment)
+    except UserError as exc:
+        _fail(exc)
+
+
 def main() -> None:
     """Console-script entry point."""
     app(prog_name="sweep")

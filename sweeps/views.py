@@ -1,0 +1,519 @@
+"""Views of past and running sweeps, read from MLflow alone (``sweep ls``, ``status``, ``best``).
+
+Everything here comes from the tracking store, so it works for sweeps run on another machine
+or a cluster: parent runs are tagged ``sweep.role=sweep``, their trials are the child runs
+(``mlflow.parentRunId``), and the registered version carries the tag ``sweep_run_id``.
+No TensorFlow and no Ray are imported.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+
+from sweeps.errors import UserError
+from sweeps.tracking import (
+    TAG_PARENT,
+    TAG_ROLE,
+    TAG_SWEEP_NAME,
+    TAG_TRIAL_NUMBER,
+    is_local_store,
+    make_client,
+    resolve_tracking_uri,
+)
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+
+DEFAULT_EXPERIMENT = "abalone-tensorflow-experiment"
+DEFAULT_LIMIT = 20
+#: Run states in the order they are shown.
+STATES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
+_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class Store:
+    """An opened tracking store and the experiment the views look at."""
+
+    client: MlflowClient
+    uri: str
+    experiment_id: str
+    experiment: str
+
+    def where(self) -> str:
+        """``experiment 'NAME' at URI``, for messages."""
+        return f"experiment '{self.experiment}' at {_redact(self.uri)}"
+
+
+@dataclass(frozen=True)
+class SweepView:
+    """One sweep's parent run and its trials, with what the views derive from them."""
+
+    parent: Run
+    trials: list[Run]
+
+    @property
+    def name(self) -> str:
+        """The parent run's name, e.g. ``abalone-20261127-163630``."""
+        return self.parent.info.run_name or self.parent.info.run_id
+
+    @property
+    def metric(self) -> str:
+        """The metric the sweep optimised (param ``search.metric``)."""
+        return self.parent.data.params.get("search.metric", "val_rmse")
+
+    @property
+    def mode(self) -> str:
+        """``min`` or ``max`` (param ``search.mode``)."""
+        return self.parent.data.params.get("search.mode", "min")
+
+    @property
+    def planned(self) -> int | None:
+        """Trials the spec asked for (param ``search.num_samples``)."""
+        value = self.parent.data.params.get("search.num_samples", "")
+        return int(value) if value.isdigit() else None
+
+    def states(self) -> Counter[str]:
+        """Trials by run status (RUNNING, FINISHED, FAILED, KILLED, ...)."""
+        return Counter(run.info.status for run in self.trials)
+
+    def trial_value(self, run: Run) -> float | None:
+        """A trial's best value of the metric so far: its ``best_<metric>`` metric if logged,
+        else the latest ``<metric>``."""
+        metrics = run.data.metrics
+        for key in (f"best_{self.metric}", self.metric):
+            value = metrics.get(key)
+            if value is not None and math.isfinite(value):
+                return float(value)
+        return None
+
+    def best_trial(self) -> tuple[Run, float] | None:
+        """The trial with the best value (by ``search.mode``), or None if none reported."""
+        scored = [(run, v) for run in self.trials if (v := self.trial_value(run)) is not None]
+        if not scored:
+            return None
+        sign = -1 if self.mode == "max" else 1
+        return min(scored, key=lambda pair: (sign * pair[1], _trial_number(pair[0])))
+
+    def best_value(self) -> float | None:
+        """The parent's ``best_<metric>`` once the sweep ended, else the best trial's so far."""
+        value = self.parent.data.metrics.get(f"best_{self.metric}")
+        if value is not None:
+            return float(value)
+        best = self.best_trial()
+        return best[1] if best else None
+
+    def elapsed_s(self) -> float | None:
+        """Seconds from the parent run's start to its end (or to now while it runs)."""
+        start, end = self.parent.info.start_time, self.parent.info.end_time
+        if not start:
+            return None
+        if not end or self.parent.info.status == "RUNNING":
+            end = int(time.time() * 1000)
+        return max(0.0, (end - start) / 1000)
+
+
+# ------------------------------------------------------------------ queries
+
+
+def open_store(tracking_uri: str | None = None, experiment: str | None = None) -> Store:
+    """Connect to the tracking store (resolved like ``sweep run`` does) and find the experiment.
+
+    Raises:
+        UserError: the store does not exist or answer, or has no such experiment.
+    """
+    _quiet_mlflow()
+    uri = resolve_tracking_uri(tracking_uri)
+    name = experiment or DEFAULT_EXPERIMENT
+    if uri.startswith("sqlite:///"):
+        path = uri.removeprefix("sqlite:///")
+        if not os.path.isfile(path):
+            raise UserError(
+                f"no MLflow store at {path}: run a sweep here first, or give --tracking-uri "
+                "(or set MLFLOW_TRACKING_URI)"
+            )
+    elif not is_local_store(uri):
+        _check_reachable(uri, name)
+    with _quick_requests():
+        client = make_client(uri)
+        found = _query(uri, lambda: client.get_experiment_by_name(name))
+    if found is None or found.lifecycle_stage == "deleted":
+        raise UserError(
+            f"no experiment '{name}' at {_redact(uri)}; give the sweep's experiment with "
+            "--experiment"
+        )
+    return Store(client, uri, found.experiment_id, name)
+
+
+def list_sweeps(store: Store, limit: int = DEFAULT_LIMIT) -> list[Run]:
+    """The experiment's sweep parent runs, newest first."""
+    with _quick_requests():
+        return _query(
+            store.uri,
+            lambda: store.client.search_runs(
+                [store.experiment_id],
+                filter_string=f"tags.`{TAG_ROLE}` = 'sweep'",
+                order_by=["attributes.start_time DESC"],
+                max_results=max(1, limit),
+            ),
+        )
+
+
+def find_sweep(store: Store, target: str | None = None) -> Run:
+    """The parent run ``target`` names: a run id, a parent run name
+    (``abalone-20261127-163630``), or a spec name (its newest sweep); None: the newest sweep.
+
+    Raises:
+        UserError: nothing matches.
+    """
+    if not target:
+        newest = list_sweeps(store, 1)
+        if not newest:
+            raise UserError(f"no sweeps in {store.where()}; start one with `sweep run`")
+        return newest[0]
+    if _RUN_ID.match(target):
+        run = _run_by_id(store, target)
+        if run is not None:
+            return run
+    quoted = target.replace("'", "\\'")
+    for condition in (f"attributes.run_name = '{quoted}'", f"tags.`{TAG_SWEEP_NAME}` = '{quoted}'"):
+        with _quick_requests():
+            runs = _query(
+                store.uri,
+                lambda condition=condition: store.client.search_runs(
+                    [store.experiment_id],
+                    filter_string=f"tags.`{TAG_ROLE}` = 'sweep' and {condition}",
+                    order_by=["attributes.start_time DESC"],
+                    max_results=1,
+                ),
+            )
+        if runs:
+            return runs[0]
+    raise UserError(
+        f"no sweep named {target!r} in {store.where()}; `sweep ls` lists the sweeps "
+        "(give a parent run name like abalone-20261127-163630 or a run id)"
+    )
+
+
+def trials_of(store: Store, parent_run_id: str) -> list[Run]:
+    """Every (not deleted) child run of a sweep, in trial order."""
+    runs: list[Run] = []
+    token = None
+    with _quick_requests():
+        while True:
+            page = _query(
+                store.uri,
+                lambda token=token: store.client.search_runs(
+                    [store.experiment_id],
+                    filter_string=f"tags.`{TAG_PARENT}` = '{parent_run_id}'",
+                    max_results=_PAGE,
+                    page_token=token,
+                ),
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+    return sorted(runs, key=_trial_number)
+
+
+def sweep_view(store: Store, target: str | None = None) -> SweepView:
+    """The sweep ``target`` names (see :func:`find_sweep`) with its trials."""
+    parent = find_sweep(store, target)
+    return SweepView(parent, trials_of(store, parent.info.run_id))
+
+
+def registered_versions(store: Store, parent_run_id: str) -> list[ModelVersion]:
+    """Model versions registered from a sweep (tag ``sweep_run_id``), with their aliases."""
+    with _quick_requests():
+        found = _query(
+            store.uri,
+            lambda: store.client.search_model_versions(f"tags.sweep_run_id = '{parent_run_id}'"),
+        )
+        # search results carry no aliases; a get does
+        return [
+            _query(store.uri, lambda v=v: store.client.get_model_version(v.name, v.version))
+            for v in found
+        ]
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def print_sweeps(
+    console: Console,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> None:
+    """``sweep ls``: the experiment's past sweeps as a table, newest first."""
+    store = open_store(tracking_uri, experiment)
+    parents = list_sweeps(store, limit)
+    if not parents:
+        console.print(f"no sweeps in {store.where()}; start one with `sweep run`")
+        return
+    views = [SweepView(p, trials_of(store, p.info.run_id)) for p in parents]
+    metrics = {v.metric for v in views}
+    single = metrics.pop() if len(metrics) == 1 else None
+    table = Table(title=f"Sweeps in {store.where()}", title_justify="left")
+    table.add_column("sweep", overflow="fold", min_width=12)
+    table.add_column("status", no_wrap=True)
+    table.add_column("started", no_wrap=True)
+    table.add_column("trials", min_width=10)
+    table.add_column(f"best {single}" if single else "best", justify="right", no_wrap=True)
+    table.add_column("test_rmse", justify="right", no_wrap=True)
+    table.add_column("parent run id", overflow="fold", min_width=16)
+    for view in views:
+        best = view.best_value()
+        best_text = _num(best) if single else f"{view.metric} {_num(best)}"
+        table.add_row(
+            view.name,
+            _status(view.parent.info.status),
+            _when(view.parent.info.start_time),
+            _trial_counts(view),
+            best_text,
+            _num(view.parent.data.metrics.get("test_rmse")),
+            view.parent.info.run_id,
+        )
+    _print_wide(console, table)
+    if len(parents) == limit:
+        console.print(f"(newest {limit}; --limit N shows more)")
+
+
+def print_sweep_status(
+    console: Console,
+    target: str | None = None,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+) -> None:
+    """``sweep status``: one sweep's trials by state, best so far and elapsed time."""
+    store = open_store(tracking_uri, experiment)
+    view = sweep_view(store, target)
+    info = view.parent.info
+    console.print(f"sweep [bold]{view.name}[/] {_status(info.status)}")
+    console.print(f"  parent run  {info.run_id} in {store.where()}")
+    states = view.states()
+    counts = Table(title="trials by state", title_justify="left")
+    shown = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+    columns = ["planned", *shown, *sorted(s for s in states if s not in shown)]
+    for column in columns:
+        counts.add_column(column.lower(), justify="right")
+    planned = view.planned
+    counts.add_row(
+        str(planned) if planned is not None else "-",
+        *(str(states.get(state, 0)) for state in columns[1:]),
+    )
+    _print_wide(console, counts)
+    best = view.best_trial()
+    if best is None:
+        console.print(f"  best        no trial has reported {view.metric} yet")
+    else:
+        run, value = best
+        console.print(
+            f"  best        {view.metric} {_num(value)} ({view.mode}) by "
+            f"{run.info.run_name} (run {run.info.run_id})"
+        )
+    elapsed = view.elapsed_s()
+    ended = f", ended {_when(info.end_time)}" if info.end_time and info.status != "RUNNING" else ""
+    console.print(f"  elapsed     {_duration(elapsed)} (started {_when(info.start_time)}{ended})")
+
+
+def print_best(
+    console: Console,
+    target: str | None = None,
+    tracking_uri: str | None = None,
+    experiment: str | None = None,
+) -> None:
+    """``sweep best``: the best trial's hyperparameters, metrics, run id and registered version.
+
+    Raises:
+        UserError: no such sweep, or no trial of it reported the metric.
+    """
+    store = open_store(tracking_uri, experiment)
+    view = sweep_view(store, target)
+    best = view.best_trial()
+    if best is None:
+        raise UserError(f"sweep {view.name}: no trial has reported {view.metric} yet")
+    run, value = best
+    console.print(
+        f"best trial of [bold]{view.name}[/]: {run.info.run_name} with {view.metric} "
+        f"{_num(value)} ({view.mode}), {_status(run.info.status)}"
+    )
+    console.print(f"  trial run   {run.info.run_id}")
+    console.print(f"  sweep run   {view.parent.info.run_id} in {store.where()}")
+    searched = [s.strip() for s in view.parent.data.params.get("search.space", "").split(",")]
+    params = run.data.params
+    names = [n for n in searched if n in params] + sorted(set(params) - set(searched))
+    table = Table(title="hyperparameters", title_justify="left")
+    table.add_column("name", no_wrap=True)
+    table.add_column("value")
+    table.add_column("searched", justify="center")
+    for name in names:
+        table.add_row(name, params[name], "yes" if name in searched else "")
+    _print_wide(console, table)
+    metrics = Table(title="metrics (last logged values)", title_justify="left")
+    metrics.add_column("name", no_wrap=True)
+    metrics.add_column("value", justify="right")
+    for name, metric_value in sorted(run.data.metrics.items()):
+        metrics.add_row(name, _num(metric_value))
+    _print_wide(console, metrics)
+    versions = registered_versions(store, view.parent.info.run_id)
+    if not versions:
+        console.print(
+            f"registered: no model version carries sweep_run_id={view.parent.info.run_id}"
+        )
+    for version in versions:
+        aliases = ", ".join(sorted(version.aliases)) or "no alias"
+        source = "this trial" if version.run_id == run.info.run_id else f"run {version.run_id}"
+        console.print(
+            f"registered: [bold]{version.name}[/] version {version.version} ({aliases}); "
+            f"test_rmse {_num(_float(version.tags.get('test_rmse')))}; source: {source}"
+        )
+        console.print(
+            f"  load it:   mlflow.pyfunc.load_model('models:/{version.name}/{version.version}')"
+        )
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _check_reachable(uri: str, experiment: str) -> None:
+    """A server answers (fast), else one line naming it and the cause."""
+    from sweeps.preflight import check_tracking
+
+    try:
+        check_tracking(uri, experiment)
+    except UserError as exc:
+        raise UserError(
+            *(p.replace("tracking.uri: ", "tracking URI: ", 1) for p in exc.problems)
+        ) from None
+
+
+def _quiet_mlflow() -> None:
+    """No MLflow store-migration INFO lines or warnings between the tables."""
+    import logging
+    import warnings
+
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module=r"mlflow(\..*)?")
+
+
+@contextmanager
+def _quick_requests() -> Iterator[None]:
+    """MLflow HTTP calls fail within seconds instead of minutes of retries."""
+    from sweeps.preflight import _quick_mlflow_requests
+
+    with _quick_mlflow_requests():
+        yield
+
+
+def _query(uri: str, call: Any) -> Any:
+    """Run an MLflow call; any failure becomes one readable line."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return call()
+    except MlflowException as exc:
+        text = (exc.message or str(exc)).strip().splitlines()
+        raise UserError(f"MLflow at {_redact(uri)}: {text[0][:300] if text else exc}") from None
+    except OSError as exc:
+        raise UserError(f"MLflow at {_redact(uri)}: {exc}") from None
+
+
+def _run_by_id(store: Store, run_id: str) -> Run | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        with _quick_requests():
+            run = store.client.get_run(run_id)
+    except MlflowException:
+        return None
+    role = run.data.tags.get(TAG_ROLE)
+    if role == "trial":
+        parent = run.data.tags.get(TAG_PARENT)
+        raise UserError(f"run {run_id} is a trial ({run.info.run_name}); its sweep is run {parent}")
+    if role != "sweep":
+        raise UserError(f"run {run_id} is not a sweep's parent run (no tag {TAG_ROLE}=sweep)")
+    return run
+
+
+def _trial_number(run: Run) -> int:
+    value = run.data.tags.get(TAG_TRIAL_NUMBER, "")
+    return int(value) if value.isdigit() else 1 << 30
+
+
+def _trial_counts(view: SweepView) -> str:
+    states = view.states()
+    parts = [f"{states.get('FINISHED', 0)} finished"]
+    parts += [f"{states[s]} {s.lower()}" for s in STATES if s != "FINISHED" and states.get(s)]
+    planned = view.planned
+    return ", ".join(parts) + (f" of {planned}" if planned is not None else "")
+
+
+def _print_wide(console: Console, renderable: RenderableType) -> None:
+    """Print at full width when not on a terminal (piped, captured), so cells never wrap."""
+    if console.is_terminal:
+        console.print(renderable)
+        return
+    width = Measurement.get(console, console.options.update(width=10_000), renderable).maximum
+    if width <= console.width:
+        console.print(renderable)
+        return
+    wide = Console(file=console.file, width=width, highlight=False, no_color=console.no_color)
+    wide.print(renderable)
+
+
+def _status(status: str) -> str:
+    colour = {"FINISHED": "green", "RUNNING": "cyan", "FAILED": "red", "KILLED": "yellow"}
+    return f"[{colour.get(status, 'white')}]{status}[/]"
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None or not math.isfinite(value) else f"{value:.4f}"
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def _when(millis: int | None) -> str:
+    if not millis:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(millis / 1000))
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def _redact(uri: str) -> str:
+    """Drop any ``user:password@`` from a URI before printing it."""
+    if "@" in uri and "://" in uri:
+        scheme, rest = uri.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return uri
