@@ -109,6 +109,11 @@ def register_best(
             signature=signature,
             input_example=example,
             registered_model_name=model_name,
+            # Stated, not inferred: inference reloads the model in a subprocess (about 9 s).
+            pip_requirements=[
+                *mlflow.tensorflow.get_default_pip_requirements(),
+                f"keras=={keras.__version__}",
+            ],
         )
     version = str(info.registered_model_version)
     for key, value in {**lineage.tags(), "test_rmse": repr(test_rmse)}.items():

@@ -7,6 +7,7 @@ import logging
 import math
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,18 +85,35 @@ def run_sweep(
     console = console or Console(stderr=True)
     started = time.monotonic()
     prepared = preflight(spec)
-    client = make_client(prepared.tracking_uri)
     run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    tracker = SweepTracker.start(
-        client, spec, prepared.dataset, run_name, storage.join(prepared.storage_path, run_name)
-    )
-    _save_state(prepared, run_name, tracker)
     console.print(
         f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
-        f"{spec.search.max_concurrent} at a time; MLflow run {tracker.parent_run_id} "
-        f"in experiment '{spec.experiment}' at {redact_uri(prepared.tracking_uri)}"
+        f"{spec.search.max_concurrent} at a time; starting Ray and MLflow..."
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Ray's start-up and MLflow's (a new local store migrates its schema) take seconds each.
+        opening = pool.submit(_open_tracking, prepared, run_name)
+        init_ray(verbose)
+        tracker = opening.result()
+    console.print(
+        f"MLflow run {tracker.parent_run_id} in experiment '{spec.experiment}' "
+        f"at {redact_uri(prepared.tracking_uri)}"
     )
     return _drive(prepared, tracker, run_name, console, verbose, started)
+
+
+def _open_tracking(prepared: Prepared, run_name: str) -> SweepTracker:
+    """The experiment and the sweep's parent run, and the state file that finds them again."""
+    client = make_client(prepared.tracking_uri)
+    tracker = SweepTracker.start(
+        client,
+        prepared.spec,
+        prepared.dataset,
+        run_name,
+        storage.join(prepared.storage_path, run_name),
+    )
+    _save_state(prepared, run_name, tracker)
+    return tracker
 
 
 def resume_sweep(
