@@ -56,3 +56,30 @@ def test_other_trials_finish_and_the_best_is_registered(sweep_with_failure):
 def test_sweep_summary_counts_the_failed_trial(sweep_with_failure):
     outcome, _ = sweep_with_failure
     assert [t.number for t in outcome.trials if t.status == "ERROR"] == [2]
+
+
+@pytest.fixture(scope="module")
+def sweep_with_retries(ray_session, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("retried")
+    overrides = small_spec_overrides(
+        tmp,
+        **{
+            "trainable": "sample_trainables:crashes_once_after_first_checkpoint",
+            "search.num_samples": 2,
+            "search.space.epochs": 3,
+            "search.max_failures": 1,
+        },
+    )
+    outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
+    return outcome, MlflowClient(outcome.tracking_uri)
+
+
+def test_crashed_trial_is_retried_from_its_checkpoint_and_finishes(sweep_with_retries):
+    outcome, client = sweep_with_retries
+    runs = _runs_by_name(outcome, client)
+    assert sorted(runs) == ["trial-0001", "trial-0002"]
+    for run in runs.values():
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["epochs_trained"] == 3
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse")]
+        assert steps == [1, 2, 3]
