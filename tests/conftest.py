@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +78,32 @@ def small_spec_overrides(tmp: Path, **extra: object) -> list[str]:
         **extra,
     }
     return [f"{k}={v}" for k, v in overrides.items()]
+
+
+def sweep_command(action: str, *args: str, **overrides: object) -> list[str]:
+    """``python -m sweeps.cli ACTION ARGS --set key=value ...`` (dots in keys as ``__``)."""
+    command = [sys.executable, "-m", "sweeps.cli", action, *args]
+    for key, value in overrides.items():
+        command += ["--set", f"{key.replace('__', '.')}={value}"]
+    return command
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """Environment for a `sweep` subprocess: nothing leaks in from the test session's MLflow
+    or Ray, and its own local Ray can start next to the session's (Ray 2.60 token auth)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
+    env["RAY_AUTH_MODE"] = "disabled"
+    env.update(extra)
+    return env
+
+
+def holdout_rmse(model, spec) -> float:
+    """RMSE of a loaded pyfunc model on the spec's test split, from raw rows."""
+    import numpy as np
+
+    from trainable.data import FEATURES, load_dataset, split_dataset
+
+    split = spec.data.split
+    test = split_dataset(load_dataset("builtin:abalone"), split.val, split.test, split.seed).test
+    predictions = np.asarray(model.predict(test[list(FEATURES)])).reshape(-1)
+    return float(np.sqrt(np.mean((predictions - test["rings"].to_numpy()) ** 2)))

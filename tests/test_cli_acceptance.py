@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 
-from conftest import DEFAULT_SPEC
+from conftest import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 
 
 def test_sweep_run_from_any_folder_records_parent_children_and_champion(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
-    env["RAY_AUTH_MODE"] = "disabled"  # a second Ray next to the test session's own
-    command = [
-        sys.executable, "-m", "sweeps.cli", "run", str(DEFAULT_SPEC),
-        "--set", "search.num_samples=3",
-        "--set", "search.max_concurrent=2",
-        "--set", "search.space.epochs=2",
-    ]  # fmt: skip
+    command = sweep_command(
+        "run",
+        str(DEFAULT_SPEC),
+        search__num_samples=3,
+        search__max_concurrent=2,
+        search__space__epochs=2,
+    )
     done = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        command, cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr[-3000:]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"

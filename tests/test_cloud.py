@@ -10,9 +10,8 @@ from __future__ import annotations
 import os
 
 import boto3
-import numpy as np
 import pytest
-from conftest import DEFAULT_SPEC, small_spec_overrides
+from conftest import DEFAULT_SPEC, holdout_rmse, small_spec_overrides
 from mlflow import MlflowClient
 from servers import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, mlflow_server, moto_server
 from typer.testing import CliRunner
@@ -20,7 +19,7 @@ from typer.testing import CliRunner
 from sweeps.cli import app
 from sweeps.runner import run_sweep
 from sweeps.spec import load_spec
-from trainable.data import FEATURES, load_dataset, split_dataset
+from trainable.data import load_dataset
 
 BUCKET = "sweeps-test"
 DATA_KEY = "data/abalone.csv"
@@ -88,11 +87,7 @@ def test_registered_version_lives_in_the_bucket_and_loads_through_the_server(s3_
     assert any(k.endswith("/model.keras") for k in _keys(bucket, "mlflow/"))
     mlflow.set_tracking_uri(outcome.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{reg.version}")
-    split = outcome.spec.data.split
-    test = split_dataset(load_dataset("builtin:abalone"), split.val, split.test, split.seed).test
-    predictions = np.asarray(model.predict(test[list(FEATURES)])).reshape(-1)
-    rmse = float(np.sqrt(np.mean((predictions - test["rings"].to_numpy()) ** 2)))
-    assert rmse == pytest.approx(reg.test_rmse, rel=1e-5)
+    assert holdout_rmse(model, outcome.spec) == pytest.approx(reg.test_rmse, rel=1e-5)
 
 
 def test_parent_run_records_the_s3_data_source(s3_sweep):

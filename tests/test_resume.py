@@ -5,20 +5,13 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 
-from conftest import DEFAULT_SPEC
+from conftest import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 
 TRIALS = 4
 EPOCHS = 4
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
-    env["RAY_AUTH_MODE"] = "disabled"  # a second Ray next to the test session's own
-    return env
 
 
 def _children(client: MlflowClient, experiment_id: str) -> list:
@@ -44,18 +37,19 @@ def _wait_for_a_finished_trial(client: MlflowClient, proc: subprocess.Popen) -> 
 
 
 def test_killed_sweep_resumes_with_one_child_per_trial_and_no_duplicate_steps(tmp_path):
-    command = [
-        sys.executable, "-m", "sweeps.cli", "run", str(DEFAULT_SPEC),
-        "--set", f"search.num_samples={TRIALS}",
-        "--set", "search.max_concurrent=1",
-        "--set", f"search.space.epochs={EPOCHS}",
-        "--set", "search.scheduler=null",
-    ]  # fmt: skip
+    command = sweep_command(
+        "run",
+        str(DEFAULT_SPEC),
+        search__num_samples=TRIALS,
+        search__max_concurrent=1,
+        search__space__epochs=EPOCHS,
+        search__scheduler="null",
+    )
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     with open(tmp_path / "run.log", "w") as log:
         # Its own session, so SIGKILL takes the driver and the local Ray it started.
         proc = subprocess.Popen(
-            command, cwd=tmp_path, env=_env(), stdout=log, stderr=log, start_new_session=True
+            command, cwd=tmp_path, env=cli_env(), stdout=log, stderr=log, start_new_session=True
         )
         try:
             _wait_for_a_finished_trial(client, proc)
@@ -70,8 +64,8 @@ def test_killed_sweep_resumes_with_one_child_per_trial_and_no_duplicate_steps(tm
     folders = list((tmp_path / "sweep-results").glob("abalone-*"))
     assert len(folders) == 1
     resumed = subprocess.run(
-        [sys.executable, "-m", "sweeps.cli", "resume", str(folders[0])],
-        cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=600,
+        sweep_command("resume", str(folders[0])),
+        cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
 

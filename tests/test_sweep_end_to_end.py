@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
-from conftest import DEFAULT_SPEC, small_spec_overrides
+from conftest import DEFAULT_SPEC, holdout_rmse, small_spec_overrides
 
 from sweeps.runner import run_sweep
 from sweeps.spec import load_spec
-from trainable.data import FEATURES
 
 EXPECTED_TRIALS = 4
 EPOCHS = 3
@@ -85,18 +83,12 @@ def test_registered_version_carries_lineage_tags(sweep):
 def test_registered_model_predicts_raw_rows_with_the_logged_test_rmse(sweep):
     import mlflow
 
-    from trainable.data import load_dataset, split_dataset
-
     outcome, client = sweep
     reg = outcome.registration
     mlflow.set_tracking_uri(outcome.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{reg.version}")
-    split = outcome.spec.data.split
-    test = split_dataset(load_dataset("builtin:abalone"), split.val, split.test, split.seed).test
-    predictions = np.asarray(model.predict(test[list(FEATURES)])).reshape(-1)
-    rmse = float(np.sqrt(np.mean((predictions - test["rings"].to_numpy()) ** 2)))
     logged = client.get_run(outcome.parent_run_id).data.metrics["test_rmse"]
-    assert rmse == pytest.approx(logged, rel=1e-5)
+    assert holdout_rmse(model, outcome.spec) == pytest.approx(logged, rel=1e-5)
 
 
 def test_champion_alias_points_at_the_first_registered_version(sweep):

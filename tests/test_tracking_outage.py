@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 
-from conftest import DEFAULT_SPEC
+from conftest import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 from servers import free_port, start_mlflow_server, stop_server
 
@@ -31,18 +30,17 @@ def test_metrics_logged_during_an_outage_arrive_once_the_server_returns(tmp_path
     server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     client = MlflowClient(url)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "RAY_ADDRESS"))}
-    env["RAY_AUTH_MODE"] = "disabled"
-    command = [
-        sys.executable, "-m", "sweeps.cli", "run", str(DEFAULT_SPEC),
-        "--set", f"search.num_samples={TRIALS}",
-        "--set", "search.max_concurrent=1",
-        "--set", f"search.space.epochs={EPOCHS}",
-        "--set", "search.scheduler=null",
-        "--set", f"tracking.uri={url}",
-    ]  # fmt: skip
+    command = sweep_command(
+        "run",
+        str(DEFAULT_SPEC),
+        search__num_samples=TRIALS,
+        search__max_concurrent=1,
+        search__space__epochs=EPOCHS,
+        search__scheduler="null",
+        tracking__uri=url,
+    )
     with open(tmp_path / "sweep.log", "w") as log:
-        sweep = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_env(), stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 240
             while not _children(client):  # the first trial has started logging

@@ -1,4 +1,5 @@
-"""A trial that keeps failing ends FAILED in MLflow with its error; the sweep goes on."""
+"""Trials that raise are retried from their checkpoint; one that keeps failing ends FAILED in
+MLflow with its error, and the sweep goes on."""
 
 from __future__ import annotations
 
@@ -10,20 +11,23 @@ from sweeps.runner import run_sweep
 from sweeps.spec import load_spec
 
 
-@pytest.fixture(scope="module")
-def sweep_with_failure(ray_session, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("failing")
+def _sweep(tmp, trainable: str, trials: int, epochs: int):
     overrides = small_spec_overrides(
         tmp,
         **{
-            "trainable": "sample_trainables:second_trial_fails",
-            "search.num_samples": 3,
-            "search.space.epochs": 2,
+            "trainable": f"sample_trainables:{trainable}",
+            "search.num_samples": trials,
+            "search.space.epochs": epochs,
             "search.max_failures": 1,
         },
     )
     outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
     return outcome, MlflowClient(outcome.tracking_uri)
+
+
+@pytest.fixture(scope="module")
+def sweep_with_failure(ray_session, tmp_path_factory):
+    return _sweep(tmp_path_factory.mktemp("failing"), "second_trial_fails", trials=3, epochs=2)
 
 
 def _runs_by_name(outcome, client):
@@ -61,17 +65,7 @@ def test_sweep_summary_counts_the_failed_trial(sweep_with_failure):
 @pytest.fixture(scope="module")
 def sweep_with_retries(ray_session, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("retried")
-    overrides = small_spec_overrides(
-        tmp,
-        **{
-            "trainable": "sample_trainables:crashes_once_after_first_checkpoint",
-            "search.num_samples": 2,
-            "search.space.epochs": 3,
-            "search.max_failures": 1,
-        },
-    )
-    outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
-    return outcome, MlflowClient(outcome.tracking_uri)
+    return _sweep(tmp, "crashes_once_after_first_checkpoint", trials=2, epochs=3)
 
 
 def test_crashed_trial_is_retried_from_its_checkpoint_and_finishes(sweep_with_retries):

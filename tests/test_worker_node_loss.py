@@ -3,13 +3,11 @@ trials resume from their last checkpoint on the remaining node and the sweep com
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 
 import pytest
-from conftest import DEFAULT_SPEC
+from conftest import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 from ray_nodes import RAY_ENV, RayNode
 
@@ -37,18 +35,18 @@ def _finished_children(client: MlflowClient) -> list:
 
 def test_sweep_completes_after_the_worker_node_is_killed(two_nodes, tmp_path):
     port, _, worker = two_nodes
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}
-    env.update(RAY_ENV, RAY_ADDRESS=f"127.0.0.1:{port}")
+    env = cli_env(**RAY_ENV, RAY_ADDRESS=f"127.0.0.1:{port}")
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    command = [
-        sys.executable, "-m", "sweeps.cli", "run", str(DEFAULT_SPEC),
-        "--set", f"search.num_samples={TRIALS}",
-        "--set", "search.max_concurrent=2",
-        "--set", f"search.space.epochs={EPOCHS}",
-        "--set", "search.space.patience=100",
-        "--set", "search.scheduler=null",
-        "--set", "search.max_failures=2",
-    ]  # fmt: skip
+    command = sweep_command(
+        "run",
+        str(DEFAULT_SPEC),
+        search__num_samples=TRIALS,
+        search__max_concurrent=2,
+        search__space__epochs=EPOCHS,
+        search__space__patience=100,
+        search__scheduler="null",
+        search__max_failures=2,
+    )
     with open(tmp_path / "sweep.log", "w") as log:
         sweep = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
         try:
