@@ -276,8 +276,14 @@ class SweepTracker:
         if existing:
             run_id = existing[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
-            history = self.client.get_metric_history(run_id, "epoch")
-            self._last_step[run_id] = max((m.step for m in history), default=0)
+            self._last_step[run_id] = max(
+                (
+                    m.step
+                    for key in existing[0].data.metrics
+                    for m in self.client.get_metric_history(run_id, key)
+                ),
+                default=0,
+            )
         else:
             name = trial_run_name(number)
             run = self.client.create_run(

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 #: Tune bookkeeping that is not a model metric.
 _SKIP = frozenset(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", "should_checkpoint"}
+BEST_PREFIX = "best_"
 
 
 def trial_number(trial: Trial) -> int:
@@ -34,6 +35,12 @@ def trial_error(trial: Trial) -> str:
     return str(getattr(trial, "error_msg", None) or "trial failed")
 
 
+def _is_curve(key: str) -> bool:
+    """A per-epoch metric worth a curve: not Tune bookkeeping, the epoch counter or a best-so-far
+    (those would clutter the MLflow compare view, whose charts pick the first metric)."""
+    return key not in _SKIP and key != "epoch" and not key.startswith(BEST_PREFIX)
+
+
 class MlflowTrialLogger(Callback):
     """Opens a child run when a trial starts, logs each reported epoch as one batch with its
     ``step``, and closes the run with final metrics (FINISHED) or the error (FAILED)."""
@@ -50,7 +57,7 @@ class MlflowTrialLogger(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
-        metrics = numeric_metrics({k: v for k, v in result.items() if k not in _SKIP})
+        metrics = numeric_metrics({k: v for k, v in result.items() if _is_curve(k)})
         step = int(result.get("epoch", result.get("training_iteration", 0)))
         self.tracker.log_epoch(trial.trial_id, step, metrics)
 
@@ -64,7 +71,8 @@ class MlflowTrialLogger(Callback):
 
     def _final(self, trial: Trial) -> dict[str, float]:
         last = trial.last_result or {}
-        final = {}
+        # Running bests are summaries, logged once at the end rather than as curves.
+        final = numeric_metrics({k: v for k, v in last.items() if k.startswith(BEST_PREFIX)})
         if "epoch" in last:
             final["epochs_trained"] = float(last["epoch"])
         if "time_total_s" in last:
