@@ -41,6 +41,22 @@ SetOpt = Annotated[
     ),
 ]
 
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="The cluster's Ray Jobs API (its dashboard), e.g. http://127.0.0.1:8265 while "
+        "`ray dashboard cluster.yaml` runs. Default: $RAY_ADDRESS, else http://127.0.0.1:8265.",
+        show_default=False,
+    ),
+]
+JobArg = Annotated[
+    str,
+    typer.Argument(
+        help="The Ray job id `sweep submit` printed (raysubmit_...).", show_default=False
+    ),
+]
+
 
 def _fail(exc: UserError) -> None:
     for line in exc.problems:
@@ -196,11 +212,17 @@ def status(
     ] = None,
     experiment: ExperimentOpt = None,
     tracking_uri: TrackingUriOpt = None,
+    address: AddressOpt = None,
 ) -> None:
     """A sweep's trials by state (running/finished/failed/killed of planned), best so far,
-    elapsed time; read from MLflow, so it works for sweeps run elsewhere."""
+    elapsed time; read from MLflow, so it works for sweeps run elsewhere. Given a Ray job id
+    from `sweep submit` (raysubmit_...) or --address: that job's state on the cluster."""
     from sweeps import views
+    from sweeps.submit import is_job_id
 
+    if address or is_job_id(target):
+        _job_status(target, address)
+        return
     try:
         views.print_sweep_status(out, target, tracking_uri=tracking_uri, experiment=experiment)
     except UserError as exc:
@@ -221,6 +243,108 @@ def best(
         views.print_best(out, sweep, tracking_uri=tracking_uri, experiment=experiment)
     except UserError as exc:
         _fail(exc)
+
+
+@app.command()
+def submit(
+    spec: SpecArg = None,
+    set_: SetOpt = None,
+    address: AddressOpt = None,
+    working_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--working-dir",
+            help="Folder sent to the cluster with the job; the spec must be inside it. "
+            "Default: the current folder.",
+            show_default=False,
+        ),
+    ] = None,
+    no_wait: Annotated[
+        bool,
+        typer.Option("--no-wait", help="Print the job id and return; do not follow the log."),
+    ] = False,
+) -> None:
+    """Run a sweep on a Ray cluster as a Ray job (`sweep run` on the head, with the current
+    folder shipped along): the sweep goes on if this machine sleeps. Follows the job's log
+    and exits non-zero if the job fails."""
+    from sweeps import submit as jobs
+
+    try:
+        submission = jobs.submit_sweep(spec, set_, address, working_dir)
+    except UserError as exc:
+        _fail(exc)
+        return
+    for warning in submission.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
+    job, at = submission.job_id, submission.address
+    err.print(f"submitted job [bold]{job}[/] to {at}: {submission.entrypoint}")
+    if no_wait:
+        err.print(f"follow it: sweep logs {job} --follow --address {at}")
+        out.print(job)
+        return
+    _follow(job, at)
+
+
+@app.command()
+def logs(
+    job: JobArg,
+    address: AddressOpt = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep streaming until the job ends.")
+    ] = False,
+) -> None:
+    """Print the log of a sweep submitted with `sweep submit` (the driver's output on the
+    cluster)."""
+    from sweeps import submit as jobs
+
+    if follow:
+        _follow(job, address)
+        return
+    try:
+        sys.stdout.write(jobs.job_logs(address, job))
+    except UserError as exc:
+        _fail(exc)
+
+
+def _job_status(job: str | None, address: str | None) -> None:
+    """Print what the cluster knows about a submitted sweep job."""
+    from sweeps import submit as jobs
+
+    try:
+        if not job:
+            raise UserError("status: give the job id `sweep submit` printed (raysubmit_...)")
+        details = jobs.job_details(address, job)
+        log = jobs.job_logs(address, job)
+    except UserError as exc:
+        _fail(exc)
+        return
+    for label, value in jobs.describe(details, log):
+        out.print(f"{label:<10} {value}")
+
+
+def _follow(job: str, address: str | None) -> None:
+    """Stream a job's log to stdout until it ends; exit 1 unless it succeeded."""
+    from sweeps import submit as jobs
+
+    def write(chunk: str) -> None:
+        sys.stdout.write(chunk)
+        sys.stdout.flush()
+
+    try:
+        final = jobs.follow_logs(address, job, write)
+    except UserError as exc:
+        _fail(exc)
+        return
+    except KeyboardInterrupt:
+        err.print(
+            f"[yellow]detached[/]: job {job} goes on running on the cluster "
+            f"(`sweep logs {job} --follow`; stop it with `ray job stop {job}`)"
+        )
+        raise typer.Exit(code=130) from None
+    if str(final.status) != "SUCCEEDED":
+        err.print(f"[bold red]job {job} {final.status}[/]: {jobs.first_line(final.message)}")
+        raise typer.Exit(code=1)
+    err.print(f"[green]job {job} SUCCEEDED[/]")
 
 
 def main() -> None:

@@ -1,0 +1,109 @@
+"""``sweep submit`` / ``status`` / ``logs`` before any cluster answers: what is checked locally,
+and how an unreachable cluster is reported. The way to a real cluster is in
+test_cluster_launcher.py."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import DEFAULT_SPEC, REPO
+from servers import free_port
+
+from sweeps.submit import entrypoint, is_job_id
+
+
+def sweep(*args: str, cwd=REPO) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return subprocess.run(
+        ["sweep", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.fixture
+def nothing_listening() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def not_a_ray_dashboard() -> Iterator[str]:
+    """An HTTP server that answers every request with 404."""
+
+    class NotFound(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            self.send_error(404)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_the_job_runs_sweep_run_with_the_same_spec_and_overrides():
+    overrides = ["tracking.uri=http://10.0.0.5:5000", "search.space.units={choice: [32, 64]}"]
+    command = entrypoint("sweeps/abalone.yaml", overrides)
+    assert shlex.split(command) == [
+        "sweep", "run", "sweeps/abalone.yaml",
+        "--set", "tracking.uri=http://10.0.0.5:5000",
+        "--set", "search.space.units={choice: [32, 64]}",
+    ]  # fmt: skip
+
+
+def test_without_a_spec_the_job_runs_the_packaged_default():
+    assert entrypoint(None, []) == "sweep run"
+
+
+def test_unreachable_cluster_is_one_line_and_exit_2(nothing_listening):
+    done = sweep("submit", "--address", nothing_listening)
+    assert done.returncode == 2
+    assert done.stderr.startswith(
+        f"error: --address: cannot reach the Ray Jobs API at {nothing_listening}"
+    )
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_a_server_that_is_not_ray_is_named_as_such(not_a_ray_dashboard):
+    done = sweep("submit", "--address", not_a_ray_dashboard)
+    assert done.returncode == 2
+    assert "it answers, but not as a Ray dashboard" in done.stderr
+
+
+def test_the_spec_is_checked_before_the_cluster_is_contacted(nothing_listening):
+    done = sweep("submit", str(DEFAULT_SPEC), "--set", "search.num_samples=0",
+                 "--address", nothing_listening)  # fmt: skip
+    assert done.returncode == 2
+    assert "search.num_samples" in done.stderr and "--address" not in done.stderr
+
+
+def test_a_spec_outside_the_shipped_folder_is_refused(tmp_path, nothing_listening):
+    spec = tmp_path / "mine.yaml"
+    spec.write_text(DEFAULT_SPEC.read_text())
+    done = sweep("submit", str(spec), "--address", nothing_listening)
+    assert done.returncode == 2
+    assert "outside the working folder" in done.stderr
+
+
+def test_status_of_a_job_id_asks_the_cluster(nothing_listening):
+    done = sweep("status", "raysubmit_abc", "--address", nothing_listening)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: --address: cannot reach the Ray Jobs API")
+
+
+def test_logs_of_an_unreachable_cluster_is_one_line_and_exit_2(nothing_listening):
+    done = sweep("logs", "raysubmit_abc", "--address", nothing_listening)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_job_ids_are_told_apart_from_sweep_names():
+    assert is_job_id("raysubmit_4LamXRuQpYdSMg7J")
+    assert not is_job_id("abalone-20261127-171346")
+    assert not is_job_id(None)
