@@ -30,6 +30,7 @@ from sweeps.tracking import (
     TAG_TRIAL_NUMBER,
     is_local_store,
     make_client,
+    redact_uri,
     resolve_tracking_uri,
 )
 
@@ -57,7 +58,7 @@ class Store:
 
     def where(self) -> str:
         """``experiment 'NAME' at URI``, for messages."""
-        return f"experiment '{self.experiment}' at {_redact(self.uri)}"
+        return f"experiment '{self.experiment}' at {redact_uri(self.uri)}"
 
 
 @dataclass(frozen=True)
@@ -154,7 +155,7 @@ def open_store(tracking_uri: str | None = None, experiment: str | None = None) -
         found = _query(uri, lambda: client.get_experiment_by_name(name))
     if found is None or found.lifecycle_stage == "deleted":
         raise UserError(
-            f"no experiment '{name}' at {_redact(uri)}; give the sweep's experiment with "
+            f"no experiment '{name}' at {redact_uri(uri)}; give the sweep's experiment with "
             "--experiment"
         )
     return Store(client, uri, found.experiment_id, name)
@@ -431,9 +432,9 @@ def _query(uri: str, call: Any) -> Any:
         return call()
     except MlflowException as exc:
         text = (exc.message or str(exc)).strip().splitlines()
-        raise UserError(f"MLflow at {_redact(uri)}: {text[0][:300] if text else exc}") from None
+        raise UserError(f"MLflow at {redact_uri(uri)}: {text[0][:300] if text else exc}") from None
     except OSError as exc:
-        raise UserError(f"MLflow at {_redact(uri)}: {exc}") from None
+        raise UserError(f"MLflow at {redact_uri(uri)}: {exc}") from None
 
 
 def _run_by_id(store: Store, run_id: str) -> Run | None:
@@ -509,11 +510,3 @@ def _duration(seconds: float | None) -> str:
     if hours:
         return f"{hours}h {minutes:02d}m {secs:02d}s"
     return f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
-
-
-def _redact(uri: str) -> str:
-    """Drop any ``user:password@`` from a URI before printing it."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri
