@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from sweeps.errors import UserError
+
+if TYPE_CHECKING:
+    from sweeps.runner import SweepOutcome
 
 app = typer.Typer(
     name="sweep",
@@ -20,6 +24,13 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    rich_markup_mode="markdown",  # reflows docstring paragraphs
+    epilog=(
+        "Examples: `sweep run` (the default abalone sweep, local) · "
+        "`sweep run my.yaml --set search.num_samples=8` · `sweep resume abalone` · "
+        "`sweep ls` · `sweep best` · "
+        "`mlflow ui --backend-store-uri sqlite:///$PWD/mlflow.db`"
+    ),
 )
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
@@ -66,8 +77,11 @@ def _fail(exc: UserError) -> None:
 
 @app.command()
 def validate(spec: SpecArg = None, set_: SetOpt = None) -> None:
-    """Check a spec and everything a sweep needs (data, tracking store, storage, trainable)
-    without training. Exits 2 and names each problem if something is wrong."""
+    """Check a spec and all a sweep needs, without training.
+
+    Check a spec and everything a sweep needs (data, tracking store, storage, trainable) without
+    training. Exits 2 and names each problem if something is wrong.
+    """
     from sweeps.preflight import preflight
     from sweeps.spec import load_spec
 
@@ -89,36 +103,49 @@ def validate(spec: SpecArg = None, set_: SetOpt = None) -> None:
     out.print(f"  storage   {prepared.storage_path}")
 
 
-@app.command()
-def run(
-    spec: SpecArg = None,
-    set_: SetOpt = None,
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show Ray Tune's and the trials' own logs.")
-    ] = False,
-) -> None:
-    """Run a sweep: Optuna-suggested trials on Ray Tune, each a nested MLflow run; the best
-    model is evaluated on the test split and registered."""
+VerboseOpt = Annotated[
+    bool, typer.Option("--verbose", "-v", help="Show Ray Tune's and the trials' own logs.")
+]
+
+
+def _sweep_and_report(start: Callable[[], SweepOutcome], on_interrupt: str, verbose: bool) -> None:
+    """Run a sweep (new or resumed), print its summary; user errors are one line, exit 2."""
     from sweeps.quiet import quiet_libraries
 
     if not verbose:
         quiet_libraries()
     from sweeps.report import print_outcome
-    from sweeps.runner import run_sweep
-    from sweeps.spec import load_spec
 
     try:
-        loaded = load_spec(spec, set_)
-        outcome = run_sweep(loaded, console=err, verbose=verbose)
+        outcome = start()
     except UserError as exc:
         _fail(exc)
         return
     except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]: the sweep's parent run is marked KILLED")
+        err.print(f"[yellow]interrupted[/]: {on_interrupt}")
         raise typer.Exit(code=130) from None
     print_outcome(outcome, out)
     if outcome.registration is None:
         raise typer.Exit(code=1)
+
+
+@app.command()
+def run(spec: SpecArg = None, set_: SetOpt = None, verbose: VerboseOpt = False) -> None:
+    """Run a sweep and register its best model.
+
+    Run a sweep: Optuna-suggested trials on Ray Tune, each a nested MLflow run; the best model
+    is evaluated on the test split and registered.
+    """
+
+    def start() -> SweepOutcome:
+        from sweeps.runner import run_sweep
+        from sweeps.spec import load_spec
+
+        return run_sweep(load_spec(spec, set_), console=err, verbose=verbose)
+
+    _sweep_and_report(
+        start, "the sweep's parent run is marked KILLED; `sweep resume` continues it", verbose
+    )
 
 
 @app.command()
@@ -131,30 +158,20 @@ def resume(
             show_default=False,
         ),
     ],
-    verbose: Annotated[
-        bool, typer.Option("--verbose", "-v", help="Show Ray Tune's and the trials' own logs.")
-    ] = False,
+    verbose: VerboseOpt = False,
 ) -> None:
-    """Continue an interrupted sweep in the same MLflow parent run: finished trials are kept,
-    running ones resume from their last checkpoint, child runs are reused, not duplicated."""
-    from sweeps.quiet import quiet_libraries
+    """Continue an interrupted sweep in the same MLflow parent run.
 
-    if not verbose:
-        quiet_libraries()
-    from sweeps.report import print_outcome
-    from sweeps.runner import resume_sweep
+    Continue an interrupted sweep in the same MLflow parent run: finished trials are kept,
+    running ones resume from their last checkpoint, child runs are reused, not duplicated.
+    """
 
-    try:
-        outcome = resume_sweep(sweep, console=err, verbose=verbose)
-    except UserError as exc:
-        _fail(exc)
-        return
-    except KeyboardInterrupt:
-        err.print("[yellow]interrupted[/]: resume again with the same command")
-        raise typer.Exit(code=130) from None
-    print_outcome(outcome, out)
-    if outcome.registration is None:
-        raise typer.Exit(code=1)
+    def start() -> SweepOutcome:
+        from sweeps.runner import resume_sweep
+
+        return resume_sweep(sweep, console=err, verbose=verbose)
+
+    _sweep_and_report(start, "resume again with the same command", verbose)
 
 
 ExperimentOpt = Annotated[
@@ -214,9 +231,12 @@ def status(
     tracking_uri: TrackingUriOpt = None,
     address: AddressOpt = None,
 ) -> None:
-    """A sweep's trials by state (running/finished/failed/killed of planned), best so far,
-    elapsed time; read from MLflow, so it works for sweeps run elsewhere. Given a Ray job id
-    from `sweep submit` (raysubmit_...) or --address: that job's state on the cluster."""
+    """Show a sweep's trials by state, best so far and elapsed time.
+
+    A sweep's trials by state (running/finished/failed/killed of planned), best so far, elapsed
+    time; read from MLflow, so it works for sweeps run elsewhere. Given a Ray job id from `sweep
+    submit` (raysubmit_...) or --address: that job's state on the cluster.
+    """
     from sweeps import views
     from sweeps.submit import is_job_id
 
@@ -235,8 +255,11 @@ def best(
     experiment: ExperimentOpt = None,
     tracking_uri: TrackingUriOpt = None,
 ) -> None:
-    """A sweep's best trial: hyperparameters, metrics, child run id, and the model version
-    registered from the sweep with its aliases."""
+    """Show a sweep's best trial and the model version registered from it.
+
+    A sweep's best trial: hyperparameters, metrics, child run id, and the model version
+    registered from the sweep with its aliases.
+    """
     from sweeps import views
 
     try:
@@ -264,9 +287,12 @@ def submit(
         typer.Option("--no-wait", help="Print the job id and return; do not follow the log."),
     ] = False,
 ) -> None:
-    """Run a sweep on a Ray cluster as a Ray job (`sweep run` on the head, with the current
-    folder shipped along): the sweep goes on if this machine sleeps. Follows the job's log
-    and exits non-zero if the job fails."""
+    """Run a sweep on a Ray cluster as a Ray job.
+
+    Run a sweep on a Ray cluster as a Ray job (`sweep run` on the head, with the current folder
+    shipped along): the sweep goes on if this machine sleeps. Follows the job's log and exits
+    non-zero if the job fails.
+    """
     from sweeps import submit as jobs
 
     try:
@@ -293,8 +319,10 @@ def logs(
         bool, typer.Option("--follow", "-f", help="Keep streaming until the job ends.")
     ] = False,
 ) -> None:
-    """Print the log of a sweep submitted with `sweep submit` (the driver's output on the
-    cluster)."""
+    """Print the log of a sweep submitted with `sweep submit`.
+
+    Print the log of a sweep submitted with `sweep submit` (the driver's output on the cluster).
+    """
     from sweeps import submit as jobs
 
     if follow:
