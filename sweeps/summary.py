@@ -160,18 +160,30 @@ def build_figures(
     """The plotly figures, keyed by file stem; skipped plots are absent."""
     from optuna import visualization as vis
 
-    metric = spec.search.metric
     with _optuna_quiet():
-        figures = {
-            HISTORY: vis.plot_optimization_history(study, target_name=metric),
-            PARALLEL: vis.plot_parallel_coordinate(study, target_name=metric),
-        }
-        if can_rank_importances(study):
-            figures[IMPORTANCES] = vis.plot_param_importances(study, target_name=metric)
+        return _draw(vis, study, trials, spec, top_n, learning_curves_figure)
+
+
+def _draw(
+    backend: Any,
+    study: optuna.Study,
+    trials: list[TrialRecord],
+    spec: SweepSpec,
+    top_n: int,
+    learning_curves: Any,
+) -> dict[str, Any]:
+    """The plots drawn with one of Optuna's visualisation backends (plotly or matplotlib)."""
+    metric = spec.search.metric
+    plots = {
+        HISTORY: backend.plot_optimization_history(study, target_name=metric),
+        PARALLEL: backend.plot_parallel_coordinate(study, target_name=metric),
+    }
+    if can_rank_importances(study):
+        plots[IMPORTANCES] = backend.plot_param_importances(study, target_name=metric)
     top = top_trials(trials, spec, top_n)
     if top:
-        figures[LEARNING_CURVES] = learning_curves_figure(top, metric)
-    return figures
+        plots[LEARNING_CURVES] = learning_curves(top, metric)
+    return plots
 
 
 def can_rank_importances(study: optuna.Study) -> bool:
@@ -224,20 +236,11 @@ def _write_pngs(
     from optuna.exceptions import ExperimentalWarning
     from optuna.visualization import matplotlib as mvis
 
-    metric = spec.search.metric
     written = []
     # Optuna's matplotlib plots set a global style: keep it inside this block.
     with plt.rc_context(), warnings.catch_warnings(), _optuna_quiet():
         warnings.simplefilter("ignore", ExperimentalWarning)
-        axes = {
-            HISTORY: mvis.plot_optimization_history(study, target_name=metric),
-            PARALLEL: mvis.plot_parallel_coordinate(study, target_name=metric),
-        }
-        if can_rank_importances(study):
-            axes[IMPORTANCES] = mvis.plot_param_importances(study, target_name=metric)
-        top = top_trials(trials, spec, top_n)
-        if top:
-            axes[LEARNING_CURVES] = _learning_curves_axes(top, metric)
+        axes = _draw(mvis, study, trials, spec, top_n, _learning_curves_axes)
         # one axis per hyperparameter: widen so their tick labels do not overlap
         axes[PARALLEL].figure.set_size_inches(max(6.4, 1.4 * (len(spec.searched) + 1)), 5)
         for name, ax in axes.items():
