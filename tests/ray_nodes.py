@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import signal
+import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -14,6 +16,28 @@ import psutil
 from servers import free_port
 
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+
+
+WORKER_PORTS = 40  # per node
+
+
+def worker_port_range(size: int = WORKER_PORTS) -> int:
+    """The low end of a free block of ``size`` + 1 worker ports below Linux's ephemeral range
+    (32768+), so it can never overlap the single ports :func:`free_port` hands out."""
+    for _ in range(200):
+        low = random.randrange(20000, 32768 - size)
+        if all(_is_free(port) for port in range(low, low + size + 1)):
+            return low
+    raise RuntimeError("no free block of worker ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 @dataclass
@@ -32,11 +56,11 @@ class RayNode:
             "--runtime-env-agent-port": free_port(),
             "--metrics-export-port": free_port(),
         }
-        low = free_port() % 20000 + 30000
+        low = worker_port_range()
         command = [
             "ray", "start", f"--num-cpus={num_cpus}", f"--temp-dir={self.temp_dir}",
             "--node-ip-address=127.0.0.1", "--disable-usage-stats",
-            f"--min-worker-port={low}", f"--max-worker-port={low + 40}",
+            f"--min-worker-port={low}", f"--max-worker-port={low + WORKER_PORTS}",
             *(f"{flag}={port}" for flag, port in ports.items()),
         ]  # fmt: skip
         if head_port is None:

@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 import yaml
 from conftest import REPO, TESTS
+from ray_nodes import worker_port_range
 from servers import free_port, mlflow_server
 
 SSHD = "/usr/sbin/sshd"
@@ -205,7 +206,7 @@ def head(login_user: LoginUser, sshd: Sshd, tmp_path_factory: pytest.TempPathFac
              "ray-client-server-port", "dashboard-agent-listen-port", "dashboard-agent-grpc-port",
              "runtime-env-agent-port", "metrics-export-port"]  # fmt: skip
     ports = {name: free_port() for name in names}
-    ports["min-worker-port"] = free_port() % 20000 + 30000
+    ports["min-worker-port"] = worker_port_range(100)
     cluster_name = f"sweeps-{login_user.name}"
     config = {
         "cluster_name": cluster_name,
