@@ -66,6 +66,8 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
                 f"        alias '{reg.alias}' stays on version {reg.previous_version} "
                 f"(test_rmse {reg.previous_test_rmse:.4f} is not beaten)"
             )
+    for rejected in outcome.rejected_writes:
+        console.print(f"[yellow]warning:[/] MLflow refused a write: {rejected}")
     if outcome.registry_note:
         console.print(f"        {outcome.registry_note}")
     arn = parse_arn(outcome.tracking_uri)

@@ -58,7 +58,7 @@ class SweepOutcome:
     registration: Registration | None
     wall_s: float
     registry_note: str | None = None
-    errors: list[str] = field(default_factory=list)
+    rejected_writes: list[str] = field(default_factory=list)  # MLflow calls the server refused
 
     @property
     def best(self) -> TrialSummary | None:
@@ -213,7 +213,7 @@ def _drive(
         registration=registration,
         wall_s=time.monotonic() - started,
         registry_note=registry_note,
-        errors=[t.trial_id for t in trials if t.status == "ERROR"],
+        rejected_writes=list(tracker.writer.dropped),
     )
 
 

@@ -58,11 +58,6 @@ class BackgroundWriter:
             self._pending += 1
         self._queue.put(_Op(name, fn))
 
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return self._pending
-
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every submitted call has run; False if ``timeout_s`` passed first."""
         deadline = None if timeout_s is None else time.monotonic() + timeout_s

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -226,10 +225,3 @@ def split_dataset(dataset: Dataset, val: float, test: float, seed: int) -> Split
         test=frame.iloc[np.sort(test_rows)].reset_index(drop=True),
         target=dataset.target,
     )
-
-
-def describe_source(source: str) -> str:
-    """An absolute, human-readable location for a data source."""
-    if source.startswith(("builtin:", "s3://")):
-        return source
-    return os.path.abspath(os.path.expanduser(source))
