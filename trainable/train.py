@@ -33,6 +33,9 @@ def abalone(config: dict[str, Any], data: Splits) -> None:
     from trainable.callbacks import TuneReporter
     from trainable.model import build_model
 
+    # Actors are reused between trials: drop the previous trial's models and traced graphs.
+    keras.backend.clear_session(free_memory=True)
+
     x_train, y_train = data.xy("train")
     x_val, y_val = data.xy("val")
     epochs = int(config.get("epochs", 50))
