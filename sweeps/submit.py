@@ -18,9 +18,11 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sweeps.errors import UserError
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails, JobSubmissionClient
@@ -172,11 +174,7 @@ def job_details(address: str | None, job_id: str) -> JobDetails:
     Raises:
         UserError: the cluster is unreachable or has no such job.
     """
-    client = connect(address)
-    try:
-        return client.get_job_info(job_id)
-    except RuntimeError:
-        raise _no_such_job(client, job_id) from None
+    return _ask(address, job_id, lambda client: client.get_job_info(job_id))
 
 
 def job_logs(address: str | None, job_id: str) -> str:
@@ -185,9 +183,15 @@ def job_logs(address: str | None, job_id: str) -> str:
     Raises:
         UserError: the cluster is unreachable or has no such job.
     """
+    return _ask(address, job_id, lambda client: client.get_job_logs(job_id))
+
+
+def _ask(address: str | None, job_id: str, call: Callable[[Any], T]) -> T:
+    """``call(client)`` on the cluster's Jobs API; a job the cluster does not know is a
+    UserError."""
     client = connect(address)
     try:
-        return client.get_job_logs(job_id)
+        return call(client)
     except RuntimeError:
         raise _no_such_job(client, job_id) from None
 
