@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +17,14 @@ from sweeps import storage
 from sweeps.preflight import Prepared, preflight
 from sweeps.sagemaker import model_registry_note
 from sweeps.spec import SweepSpec
-from sweeps.tracking import SweepTracker, make_client, redact_uri, trial_run_name
+from sweeps.tracking import (
+    TAG_DATA_SHA,
+    TAG_GIT_COMMIT,
+    SweepTracker,
+    make_client,
+    redact_uri,
+    trial_run_name,
+)
 
 if TYPE_CHECKING:
     from ray.tune import ResultGrid
@@ -139,12 +145,13 @@ def resume_sweep(
     prepared = preflight(spec)
     client = make_client(prepared.tracking_uri)
     tracker = SweepTracker.reopen(client, state["parent_run_id"])
-    recorded = client.get_run(tracker.parent_run_id).data.tags.get("data.sha256")
+    recorded = tracker.parent_tags.get(TAG_DATA_SHA)
     if recorded and recorded != prepared.dataset.sha256:
         raise PreflightError(
             f"data.source: {spec.data.source} changed since the sweep started "
             f"(sha256 {prepared.dataset.sha256[:12]}, was {recorded[:12]}); start a new sweep"
         )
+    tracker.mark_running()
     console.print(
         f"resuming sweep [bold]{state['run_name']}[/] from {folder}; MLflow run "
         f"{tracker.parent_run_id} at {redact_uri(prepared.tracking_uri)}"
@@ -187,13 +194,12 @@ def _drive(
     """Trials, summary, registration and the parent run's end status, for a new or resumed
     sweep."""
     spec = prepared.spec
-    client = tracker.client
     status = "FAILED"
     try:
         grid = _tune(prepared, run_name, tracker, console, verbose, restore_from)
         trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
         tracker.close_stale_children({t.trial_id for t in trials if t.status == "ERROR"})
-        registration = _register(prepared, grid, tracker, client, console)
+        registration = _register(prepared, grid, trials, tracker, console)
         registry_note = model_registry_note(prepared.tracking_uri) if registration else None
         _log_summary_artifacts(spec, trials, tracker)
         status = "FINISHED"
@@ -399,10 +405,13 @@ def _number_from_path(path: str) -> int:
 
 
 def _register(
-    prepared: Prepared, grid: ResultGrid, tracker: SweepTracker, client: Any, console: Console
+    prepared: Prepared,
+    grid: ResultGrid,
+    trials: list[TrialSummary],
+    tracker: SweepTracker,
+    console: Console,
 ) -> Registration | None:
     from sweeps.registry import Lineage, register_best
-    from sweeps.tracking import git_commit
 
     spec = prepared.spec
     search = spec.search
@@ -417,10 +426,11 @@ def _register(
         return None
     trial_id = best.metrics["trial_id"]
     trial_run_id = tracker.child_run_id(trial_id)
-    best_metrics = {
-        f"best_{search.metric}": _best_value(best, search.metric, search.mode),
-    }
-    tracker.log_summary({k: v for k, v in best.config.items() if k in spec.searched}, best_metrics)
+    summary = next(t for t in trials if t.trial_id == trial_id)
+    tracker.log_summary(
+        {k: v for k, v in summary.config.items() if k in spec.searched},
+        {f"best_{search.metric}": summary.best_value},
+    )
     console.print("registering the best trial's model (evaluating on the test split)...")
     lineage = Lineage(
         sweep_run_id=tracker.parent_run_id,
@@ -428,10 +438,10 @@ def _register(
         data_sha256=prepared.dataset.sha256,
         spec_sha256=spec.sha256,
         checkpoint_uri=storage.as_uri(prepared.storage_path, checkpoint.path),
-        git_commit=git_commit(),
+        git_commit=tracker.parent_tags.get(TAG_GIT_COMMIT),
     )
     registration = register_best(
-        client,
+        tracker.client,
         checkpoint,
         prepared.splits,
         lineage,
@@ -439,11 +449,3 @@ def _register(
         spec.register.alias,
     )
     return registration
-
-
-def _best_value(result: Any, metric: str, mode: str) -> float:
-    history = result.metrics_dataframe
-    if history is None or metric not in history:
-        return float(result.metrics.get(metric, math.nan))
-    column = history[metric].dropna()
-    return float(column.min() if mode == "min" else column.max())

@@ -125,10 +125,17 @@ class SweepTracker:
     Trial-level calls are queued on a background writer; call :meth:`flush` before reading.
     """
 
-    def __init__(self, client: MlflowClient, experiment_id: str, parent_run_id: str) -> None:
+    def __init__(
+        self,
+        client: MlflowClient,
+        experiment_id: str,
+        parent_run_id: str,
+        parent_tags: Mapping[str, str] | None = None,
+    ) -> None:
         self.client = client
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
+        self.parent_tags = dict(parent_tags or {})  # lineage recorded when the sweep started
         self.writer = BackgroundWriter()
         self._children: dict[str, str] = {}  # Ray trial id -> MLflow run id
         self._last_step: dict[str, int] = {}  # MLflow run id -> last metric step written
@@ -161,16 +168,19 @@ class SweepTracker:
         if commit:
             tags[TAG_GIT_COMMIT] = commit
         run = client.create_run(experiment_id, tags=tags, run_name=run_name)
-        tracker = cls(client, experiment_id, run.info.run_id)
+        tracker = cls(client, experiment_id, run.info.run_id, tags)
         tracker._log_sweep_inputs(spec, dataset)
         return tracker
 
     @classmethod
     def reopen(cls, client: MlflowClient, parent_run_id: str) -> SweepTracker:
-        """Attach to an existing parent run (a resumed sweep) and mark it running again."""
+        """Attach to an existing parent run (a resumed sweep); see :meth:`mark_running`."""
         run = client.get_run(parent_run_id)
-        client.update_run(parent_run_id, status="RUNNING")
-        return cls(client, run.info.experiment_id, parent_run_id)
+        return cls(client, run.info.experiment_id, parent_run_id, run.data.tags)
+
+    def mark_running(self) -> None:
+        """Show a reopened parent run as running again."""
+        self.client.update_run(self.parent_run_id, status="RUNNING")
 
     def _log_sweep_inputs(self, spec: SweepSpec, dataset: Dataset) -> None:
         from mlflow.entities import Param
