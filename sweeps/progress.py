@@ -36,7 +36,6 @@ class SweepProgress(Callback):
         self.failed = 0
         self.running: set[str] = set()
         self.best: float | None = None
-        self.best_trial: str | None = None
         self._start = time.monotonic()
         self._progress = Progress(
             TextColumn("[bold]trials[/]"),
@@ -98,7 +97,7 @@ class SweepProgress(Callback):
                 value < self.best if self.mode == "min" else value > self.best
             )
             if better:
-                self.best, self.best_trial = float(value), trial.trial_id
+                self.best = float(value)
         self._refresh()
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):

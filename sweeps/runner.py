@@ -293,7 +293,7 @@ def _tune(
         )
     else:
         tuner = _new_tuner(prepared, run_name, trainable, verbose)
-    attach(run_name, [MlflowTrialLogger(tracker, search.metric, search.mode), progress])
+    attach(run_name, [MlflowTrialLogger(tracker), progress])
     try:
         with progress:
             return tuner.fit()

@@ -45,11 +45,8 @@ class MlflowTrialLogger(Callback):
     """Opens a child run when a trial starts, logs each reported epoch as one batch with its
     ``step``, and closes the run with final metrics (FINISHED) or the error (FAILED)."""
 
-    def __init__(self, tracker: SweepTracker, metric: str, mode: str) -> None:
+    def __init__(self, tracker: SweepTracker) -> None:
         self.tracker = tracker
-        self.metric = metric
-        self.mode = mode
-        self._best: dict[str, float] = {}
 
     def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         self.tracker.open_trial(trial.trial_id, trial_number(trial), trial.config)
