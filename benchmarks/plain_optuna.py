@@ -68,7 +68,7 @@ def run(spec: SweepSpec) -> dict[str, Any]:
     splits = split_dataset(
         load_dataset(spec.data.source, spec.data.target), split.val, split.test, split.seed
     )
-    x_train, y_train = splits.xy("train")
+    train = splits.xy("train")
     validation = splits.xy("val")
     train_numeric = splits.train[list(NUMERIC_FEATURES)].to_numpy("float32")
     tally = Tally()
@@ -76,7 +76,7 @@ def run(spec: SweepSpec) -> dict[str, Any]:
     def objective(trial: optuna.Trial) -> float:
         config = sample_config(trial, spec)
         t0 = time.perf_counter()
-        model, history = _fit(config, train_numeric, x_train, y_train, validation)
+        model, history = _fit(config, train_numeric, train, validation)
         tally.compute_s += time.perf_counter() - t0
         values = [v for v in history["val_rmse"] if math.isfinite(v)]
         tally.epochs += len(history["val_rmse"])
@@ -111,16 +111,18 @@ def run(spec: SweepSpec) -> dict[str, Any]:
 def _fit(
     config: dict[str, Any],
     train_numeric: Any,
-    x_train: Any,
-    y_train: Any,
+    train: tuple[Any, Any],
     validation: tuple[Any, Any],
 ) -> tuple[Any, dict[str, list[float]]]:
     """Build and fit one model as the trainable does; weights end at the best epoch."""
     import keras
 
     from trainable.model import build_model
+    from trainable.pipeline import input_pipeline
 
-    keras.utils.set_random_seed(int(config.get("seed", 0)))
+    seed = int(config.get("seed", 0))
+    batch_size = int(config.get("batch_size", 32))
+    keras.utils.set_random_seed(seed)
     model = build_model(config, train_numeric)
     stop = keras.callbacks.EarlyStopping(
         monitor="val_rmse",
@@ -129,11 +131,10 @@ def _fit(
         restore_best_weights=True,  # the sweep registers its best checkpoint, not the last epoch
     )
     history = model.fit(
-        x_train,
-        y_train,
-        validation_data=validation,
-        batch_size=int(config.get("batch_size", 32)),
+        input_pipeline(*train, batch_size, shuffle_seed=seed),
+        validation_data=input_pipeline(*validation, batch_size),
         epochs=int(config.get("epochs", 50)),
+        shuffle=False,  # the pipeline shuffles
         verbose=0,
         callbacks=[stop],
     )

@@ -21,8 +21,8 @@ DEFAULT_PATIENCE = 10
 def abalone(config: dict[str, Any], data: Splits) -> None:
     """Train the abalone MLP once (one ``model.fit``), reporting every epoch to Ray Tune.
 
-    Reports ``loss``, ``val_rmse`` and ``val_mae`` per epoch and a checkpoint (the whole Keras
-    model) each time ``val_rmse`` improves, so the trial's best epoch can be restored. Early
+    Reports ``loss``, ``val_rmse`` and ``val_mae`` per epoch; the trial's newest checkpoint (the
+    whole Keras model) always holds its best epoch so far (see :class:`TuneReporter`). Early
     stopping uses ``config["patience"]``. A retried trial resumes from its last checkpoint.
     """
     from ray import tune
@@ -32,12 +32,15 @@ def abalone(config: dict[str, Any], data: Splits) -> None:
 
     from trainable.callbacks import TuneReporter
     from trainable.model import build_model
+    from trainable.pipeline import input_pipeline
 
     # Actors are reused between trials: drop the previous trial's models and traced graphs.
     keras.backend.clear_session(free_memory=True)
 
-    x_train, y_train = data.xy("train")
-    x_val, y_val = data.xy("val")
+    seed = int(config.get("seed", 0))
+    batch_size = int(config.get("batch_size", 32))
+    train = input_pipeline(*data.xy("train"), batch_size, shuffle_seed=seed)
+    val = input_pipeline(*data.xy("val"), batch_size)
     epochs = int(config.get("epochs", 50))
     patience = int(config.get("patience", DEFAULT_PATIENCE))
 
@@ -49,22 +52,22 @@ def abalone(config: dict[str, Any], data: Splits) -> None:
             with open(os.path.join(folder, STATE_FILE)) as fh:
                 state.update(json.load(fh))
     else:
-        keras.utils.set_random_seed(int(config.get("seed", 0)))
+        keras.utils.set_random_seed(seed)
         model = build_model(config, data.train[list(NUMERIC_FEATURES)].to_numpy("float32"))
 
-    if state["epoch"] >= epochs:
+    if state.get("stopped_early") or state["epoch"] >= epochs:
         return
     model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        batch_size=int(config.get("batch_size", 32)),
+        train,
+        validation_data=val,
         epochs=epochs,
+        shuffle=False,  # the pipeline shuffles
         initial_epoch=int(state["epoch"]),
         verbose=0,
         callbacks=[
-            TuneReporter(state, MODEL_FILE, STATE_FILE),
+            # Before the reporter, which checks whether early stopping ended training.
             keras.callbacks.EarlyStopping(monitor="val_rmse", patience=patience, mode="min"),
+            TuneReporter(state, MODEL_FILE, STATE_FILE),
         ],
     )
 
