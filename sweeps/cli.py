@@ -387,7 +387,10 @@ def main() -> None:
 
 def _exit(code: object) -> None:
     """Exit; after a sweep, skip the interpreter's teardown of TensorFlow (about 1.5 s)."""
+    from sweeps.ray_runtime import wait_for_ray_to_stop
+
     code = code if isinstance(code, int) else (0 if code is None else 1)
+    wait_for_ray_to_stop()
     if "tensorflow" not in sys.modules:
         sys.exit(code)
     import logging

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +14,7 @@ from rich.console import Console
 
 from sweeps import storage
 from sweeps.preflight import Prepared, preflight
+from sweeps.ray_runtime import init_ray, stop_local_ray_in_background
 from sweeps.sagemaker import model_registry_note
 from sweeps.spec import SweepSpec
 from sweeps.tracking import (
@@ -197,6 +197,7 @@ def _drive(
     status = "FAILED"
     try:
         grid = _tune(prepared, run_name, tracker, console, verbose, restore_from)
+        stop_local_ray_in_background()  # nothing below needs Ray
         trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
         tracker.close_stale_children({t.trial_id for t in trials if t.status == "ERROR"})
         registration = _register(prepared, grid, trials, tracker, console)
@@ -238,24 +239,6 @@ def _save_state(prepared: Prepared, run_name: str, tracker: SweepTracker) -> Non
     }
     path = storage.join(prepared.storage_path, run_name, STATE_FILE)
     storage.write_text(path, json.dumps(state, indent=2))
-
-
-def init_ray(verbose: bool = False) -> None:
-    """Connect to ``RAY_ADDRESS`` if set, else start a local Ray (unless one is running here)."""
-    import ray
-
-    if ray.is_initialized():
-        return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    ray.init(
-        # "local" starts a private Ray; None would silently join any cluster `ray start` left.
-        address=os.environ.get("RAY_ADDRESS") or "local",
-        include_dashboard=False,
-        log_to_driver=verbose,
-        logging_level=logging.INFO if verbose else logging.WARNING,
-        runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}},
-    )
 
 
 def _tune(
@@ -329,11 +312,8 @@ def _new_tuner(prepared: Prepared, run_name: str, trainable: Any, verbose: bool)
             storage_path=prepared.storage_path,
             callbacks=[LiveCallbacks(run_name)],
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=1,
-                checkpoint_score_attribute=search.metric,
-                checkpoint_score_order=search.mode,
-            ),
+            # The trainable's newest checkpoint holds its best model so far; keep only that.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
             verbose=1 if verbose else 0,
         ),
     )
@@ -420,7 +400,7 @@ def _register(
     except RuntimeError:
         console.print("[red]no trial reported a result; nothing to register[/]")
         return None
-    checkpoint = best.get_best_checkpoint(search.metric, search.mode)
+    checkpoint = best.checkpoint
     if checkpoint is None:
         console.print("[red]the best trial left no checkpoint; nothing to register[/]")
         return None
