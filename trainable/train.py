@@ -35,7 +35,9 @@ def abalone(config: dict[str, Any], data: Splits) -> None:
     from trainable.pipeline import input_pipeline
 
     # Actors are reused between trials: drop the previous trial's models and traced graphs.
-    keras.backend.clear_session(free_memory=True)
+    # free_memory=False skips a full gc.collect() (about 0.3 s per trial); Python's own
+    # collector frees the same objects soon after.
+    keras.backend.clear_session(free_memory=False)
 
     seed = int(config.get("seed", 0))
     batch_size = int(config.get("batch_size", 32))
