@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,6 +39,9 @@ TAG_DATA_SOURCE = "data.source"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_ERROR = "sweep.error"
 MAX_PARAM_LENGTH = 500
+MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
+#: Least seconds between two metric writes of one trial (see SweepTracker.log_epoch).
+EPOCH_BATCH_S = 1.0
 
 
 def resolve_tracking_uri(spec_uri: str | None, cwd: Path | None = None) -> str:
@@ -139,6 +143,10 @@ class SweepTracker:
         self.writer = BackgroundWriter()
         self._children: dict[str, str] = {}  # Ray trial id -> MLflow run id
         self._last_step: dict[str, int] = {}  # MLflow run id -> last metric step written
+        # Epochs not yet handed to the writer, per trial, and when each trial's were last sent.
+        self._epochs_lock = threading.Lock()
+        self._unsent: dict[str, list[tuple[int, dict[str, float], int]]] = {}
+        self._last_sent: dict[str, float] = {}
 
     # ------------------------------------------------------------ sweep level (synchronous)
 
@@ -227,6 +235,10 @@ class SweepTracker:
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued trial write has reached MLflow."""
+        with self._epochs_lock:
+            trial_ids = list(self._unsent)
+        for trial_id in trial_ids:
+            self._send_epochs(trial_id)
         return self.writer.flush(timeout_s)
 
     # ------------------------------------------------------------ trial level (queued)
@@ -314,22 +326,45 @@ class SweepTracker:
         self._children[trial_id] = run_id
 
     def log_epoch(self, trial_id: str, step: int, metrics: Mapping[str, float]) -> None:
-        """One epoch's metrics in a single batch, with ``step``; skipped if already logged."""
-        stamp = int(time.time() * 1000)
-        values = dict(metrics)
-        self.writer.submit(
-            f"log step {step}", lambda: self._log_epoch(trial_id, step, values, stamp)
-        )
+        """One epoch's metrics, with ``step``; skipped if already logged.
 
-    def _log_epoch(self, trial_id: str, step: int, metrics: dict[str, float], stamp: int) -> None:
+        Epochs of a trial are sent at most every :data:`EPOCH_BATCH_S` seconds, several in one
+        ``log_batch`` (one write per epoch cost the driver about 10 ms of CPU that the trials
+        needed); the rest go with the next epoch after that, the trial's end or :meth:`flush`.
+        """
+        now = time.monotonic()
+        with self._epochs_lock:
+            self._unsent.setdefault(trial_id, []).append(
+                (step, dict(metrics), int(time.time() * 1000))
+            )
+            if now - self._last_sent.get(trial_id, -math.inf) < EPOCH_BATCH_S:
+                return
+            self._last_sent[trial_id] = now
+        self._send_epochs(trial_id)
+
+    def _send_epochs(self, trial_id: str) -> None:
+        with self._epochs_lock:  # held while queueing, so batches of a trial keep their order
+            epochs = self._unsent.pop(trial_id, [])
+            if epochs:
+                self.writer.submit(
+                    f"log steps {epochs[0][0]}-{epochs[-1][0]}",
+                    lambda: self._log_epochs(trial_id, epochs),
+                )
+
+    def _log_epochs(self, trial_id: str, epochs: list[tuple[int, dict[str, float], int]]) -> None:
         from mlflow.entities import Metric
 
         run_id = self._children[trial_id]
-        if step <= self._last_step.get(run_id, 0):
-            return  # a retried trial re-reports epochs it had already logged
-        batch = [Metric(k, v, stamp, step) for k, v in metrics.items()]
-        self.client.log_batch(run_id, metrics=batch)
-        self._last_step[run_id] = step
+        last = self._last_step.get(run_id, 0)
+        # A retried trial re-reports epochs it had already logged: skip those.
+        fresh = [(step, values, stamp) for step, values, stamp in epochs if step > last]
+        batch = [
+            Metric(k, v, stamp, step) for step, values, stamp in fresh for k, v in values.items()
+        ]
+        for start in range(0, len(batch), MAX_METRICS_PER_BATCH):
+            self.client.log_batch(run_id, metrics=batch[start : start + MAX_METRICS_PER_BATCH])
+        if fresh:
+            self._last_step[run_id] = max(last, fresh[-1][0])
 
     def close_trial(
         self,
@@ -341,6 +376,7 @@ class SweepTracker:
         """Final metrics (step 0), the error of a failed trial, and the run's end status."""
         stamp = int(time.time() * 1000)
         final = dict(final_metrics or {})
+        self._send_epochs(trial_id)
         self.writer.submit(
             f"close trial {trial_id}",
             lambda: self._close_trial(trial_id, status, final, error, stamp),
