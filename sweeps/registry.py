@@ -1,6 +1,7 @@
 """The best trial's model: test-split evaluation, logging, registration, champion alias.
 
-Runs on the driver after the trials; it is the one driver step that loads TensorFlow.
+:func:`register_best` loads TensorFlow, so it runs in the registrar's child process
+(:mod:`sweeps.registrar`), never in the driver.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trainable.data import Splits, to_model_inputs
+from trainable.data import to_model_inputs
 from trainable.train import MODEL_FILE
 
 if TYPE_CHECKING:
+    import pandas as pd
     from mlflow import MlflowClient
-    from ray.tune import Checkpoint
 
 MODEL_ARTIFACT = "model"
 CONTAINER_IMAGE_VARS = ("SWEEP_CONTAINER_IMAGE", "CONTAINER_IMAGE", "DLC_IMAGE")
@@ -73,15 +74,16 @@ def rmse_mae(predictions: np.ndarray, target: np.ndarray) -> tuple[float, float]
 
 def register_best(
     client: MlflowClient,
-    checkpoint: Checkpoint,
-    splits: Splits,
+    checkpoint_dir: str,
+    test: pd.DataFrame,
+    target: str,
     lineage: Lineage,
     model_name: str,
     alias: str,
 ) -> Registration:
-    """Evaluate the checkpointed model on the test split, log it into the trial's child run
-    with signature and input example, register it, tag its lineage and move the alias only if
-    its test RMSE beats the current holder's."""
+    """Evaluate the model in ``checkpoint_dir`` on the ``test`` split, log it into the trial's
+    child run with signature and input example, register it, tag its lineage and move the
+    alias only if its test RMSE beats the current holder's."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -90,12 +92,12 @@ def register_best(
     with native_stderr_silenced():
         import keras
 
-        keras.utils.disable_interactive_logging()  # no progress bars from predict()
-        with checkpoint.as_directory() as folder:
-            model = keras.models.load_model(os.path.join(folder, MODEL_FILE))
-    x_test = to_model_inputs(splits.test)
-    y_test = splits.test[splits.target].to_numpy("float32")
-    predictions = model.predict(x_test, verbose=0)
+        keras.utils.disable_interactive_logging()  # no progress bars
+        model = keras.models.load_model(os.path.join(checkpoint_dir, MODEL_FILE))
+    x_test = to_model_inputs(test)
+    y_test = test[target].to_numpy("float32")
+    # One eager call: predict() would trace a function first (0.7 s) for a single pass.
+    predictions = np.asarray(model(x_test, training=False))
     test_rmse, test_mae = rmse_mae(predictions, y_test)
 
     example = {k: v[:5] for k, v in x_test.items()}

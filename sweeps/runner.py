@@ -29,6 +29,7 @@ from sweeps.tracking import (
 if TYPE_CHECKING:
     from ray.tune import ResultGrid
 
+    from sweeps.registrar import Registrar
     from sweeps.registry import Registration
 
 STATE_FILE = "sweep-state.json"
@@ -193,21 +194,26 @@ def _drive(
 ) -> SweepOutcome:
     """Trials, summary, registration and the parent run's end status, for a new or resumed
     sweep."""
+    from sweeps.registrar import Registrar
+
     spec = prepared.spec
     status = "FAILED"
+    registrar = Registrar(prepared.tracking_uri, spec.trainable.split(":", 1)[0])
     try:
-        grid = _tune(prepared, run_name, tracker, console, verbose, restore_from)
+        grid = _tune(prepared, run_name, tracker, console, verbose, registrar, restore_from)
         stop_local_ray_in_background()  # nothing below needs Ray
         trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
         tracker.close_stale_children({t.trial_id for t in trials if t.status == "ERROR"})
-        registration = _register(prepared, grid, trials, tracker, console)
+        registering = _submit_registration(prepared, grid, trials, tracker, console, registrar)
+        _log_summary_artifacts(spec, trials, tracker)  # while the registrar works
+        registration = registrar.result() if registering else None
         registry_note = model_registry_note(prepared.tracking_uri) if registration else None
-        _log_summary_artifacts(spec, trials, tracker)
         status = "FINISHED"
     except KeyboardInterrupt:
         status = "KILLED"
         raise
     finally:
+        registrar.close()
         tracker.end(status)
     return SweepOutcome(
         spec=spec,
@@ -247,27 +253,32 @@ def _tune(
     tracker: SweepTracker,
     console: Console,
     verbose: bool,
+    registrar: Registrar,
     restore_from: str | None = None,
 ) -> ResultGrid:
     from ray import tune
 
     from sweeps.live_callbacks import attach, detach
     from sweeps.progress import SweepProgress
+    from sweeps.registrar import StartWhenCoresFree
     from sweeps.trial_logger import MlflowTrialLogger
 
     spec = prepared.spec
     search = spec.search
     init_ray(verbose)
+    # Tune's default CSV and TensorBoard loggers cost the driver CPU on every reported epoch
+    # while the trials compete for the same cores; the MLflow runs are the record.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     trainable = tune.with_resources(
         tune.with_parameters(prepared.trainable, data=prepared.splits.without_test()),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
+    already_done = tracker.finished_trials() if restore_from else 0
     progress = SweepProgress(
-        search.num_samples,
-        search.metric,
-        search.mode,
-        console=console,
-        already_done=tracker.finished_trials() if restore_from else 0,
+        search.num_samples, search.metric, search.mode, console=console, already_done=already_done
+    )
+    warm_up = StartWhenCoresFree(
+        registrar, search.num_samples, search.max_concurrent, already_done=already_done
     )
     if restore_from:
         # Trials that were running resume from their checkpoints; failed ones stay failed.
@@ -276,7 +287,7 @@ def _tune(
         )
     else:
         tuner = _new_tuner(prepared, run_name, trainable, verbose)
-    attach(run_name, [MlflowTrialLogger(tracker), progress])
+    attach(run_name, [MlflowTrialLogger(tracker), progress, warm_up])
     try:
         with progress:
             return tuner.fit()
@@ -286,6 +297,7 @@ def _tune(
 
 def _new_tuner(prepared: Prepared, run_name: str, trainable: Any, verbose: bool) -> Any:
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
 
     from sweeps.live_callbacks import LiveCallbacks
     from sweeps.search import make_scheduler, make_searcher, param_space
@@ -310,7 +322,9 @@ def _new_tuner(prepared: Prepared, run_name: str, trainable: Any, verbose: bool)
         run_config=tune.RunConfig(
             name=run_name,
             storage_path=prepared.storage_path,
-            callbacks=[LiveCallbacks(run_name)],
+            # result.json only (the trial histories read back after the sweep); _tune keeps
+            # Tune from adding its CSV and TensorBoard loggers besides.
+            callbacks=[LiveCallbacks(run_name), JsonLoggerCallback()],
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
             # The trainable's newest checkpoint holds its best model so far; keep only that.
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
@@ -384,14 +398,18 @@ def _number_from_path(path: str) -> int:
     return int(digits) if digits.isdigit() else 0
 
 
-def _register(
+def _submit_registration(
     prepared: Prepared,
     grid: ResultGrid,
     trials: list[TrialSummary],
     tracker: SweepTracker,
     console: Console,
-) -> Registration | None:
-    from sweeps.registry import Lineage, register_best
+    registrar: Registrar,
+) -> bool:
+    """Hand the best trial's checkpoint to ``registrar``; False if there is nothing to
+    register."""
+    from sweeps.registrar import RegistrationJob
+    from sweeps.registry import Lineage
 
     spec = prepared.spec
     search = spec.search
@@ -399,13 +417,12 @@ def _register(
         best = grid.get_best_result(search.metric, search.mode, scope="all")
     except RuntimeError:
         console.print("[red]no trial reported a result; nothing to register[/]")
-        return None
+        return False
     checkpoint = best.checkpoint
     if checkpoint is None:
         console.print("[red]the best trial left no checkpoint; nothing to register[/]")
-        return None
+        return False
     trial_id = best.metrics["trial_id"]
-    trial_run_id = tracker.child_run_id(trial_id)
     summary = next(t for t in trials if t.trial_id == trial_id)
     tracker.log_summary(
         {k: v for k, v in summary.config.items() if k in spec.searched},
@@ -414,18 +431,22 @@ def _register(
     console.print("registering the best trial's model (evaluating on the test split)...")
     lineage = Lineage(
         sweep_run_id=tracker.parent_run_id,
-        trial_run_id=trial_run_id,
+        trial_run_id=tracker.child_run_id(trial_id),
         data_sha256=prepared.dataset.sha256,
         spec_sha256=spec.sha256,
         checkpoint_uri=storage.as_uri(prepared.storage_path, checkpoint.path),
         git_commit=tracker.parent_tags.get(TAG_GIT_COMMIT),
     )
-    registration = register_best(
-        tracker.client,
-        checkpoint,
-        prepared.splits,
-        lineage,
-        spec.register.model_name,
-        spec.register.alias,
+    registrar.start()
+    registrar.submit(
+        RegistrationJob(
+            # A local copy: S3 checkpoints are downloaded here, once.
+            checkpoint_dir=checkpoint.to_directory(registrar.folder("checkpoint")),
+            test=prepared.splits.test,
+            target=prepared.splits.target,
+            lineage=lineage,
+            model_name=spec.register.model_name,
+            alias=spec.register.alias,
+        )
     )
-    return registration
+    return True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -19,9 +20,12 @@ print('HEAVY=' + ','.join(heavy))
 
 
 def _heavy_modules_after(args: list[str], cwd) -> str:
+    # Not a tracking URI an earlier test left behind (mlflow.set_tracking_uri exports it).
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     done = subprocess.run(
         [sys.executable, "-c", PROBE.format(args=args)],
         cwd=cwd,
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,

@@ -125,3 +125,18 @@ def test_local_store_keeps_artifacts_beside_the_database(sweep):
     assert experiment.artifact_location.removeprefix("file://").startswith(
         database.rsplit("/", 1)[0]
     )
+
+
+def test_each_trial_keeps_one_checkpoint_holding_its_best_epoch(sweep):
+    import json
+    from pathlib import Path
+
+    outcome, client = sweep
+    for run in _children(outcome, client):
+        folders = sorted(Path(outcome.storage_path, run.info.run_name).glob("checkpoint_*"))
+        assert len(folders) == 1, run.info.run_name
+        state = json.loads((folders[0] / "trial_state.json").read_text())
+        history = client.get_metric_history(run.info.run_id, "val_rmse")
+        best = min(history, key=lambda m: m.value)
+        assert state["best_epoch"] == best.step
+        assert state["best_val_rmse"] == pytest.approx(best.value)

@@ -1,0 +1,89 @@
+"""The registrar's child process: ``python -m sweeps.registration_child TRACKING_URI MODULE``.
+
+As soon as it starts it imports TensorFlow, Keras and MLflow, opens the MLflow
+client and imports the trainable's module (whose custom Keras objects, if any, must be
+registered to load the model), then waits for one job: the path of a pickled
+:class:`RegistrationJob` on stdin. It writes the :class:`~sweeps.registry.Registration` beside
+the job as ``.out``. Nothing here imports Ray: the start-up is only what registration needs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pickle
+import sys
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from sweeps.registry import Lineage
+
+
+@dataclass
+class RegistrationJob:
+    """What to register: the best trial's checkpoint (a local copy) and where it came from."""
+
+    checkpoint_dir: str
+    test: pd.DataFrame
+    target: str
+    lineage: Lineage
+    model_name: str
+    alias: str
+
+
+def warm_up(tracking_uri: str, trainable_module: str):
+    """Everything that does not depend on the job; returns the MLflow client."""
+    from sweeps.quiet import native_stderr_silenced
+
+    with native_stderr_silenced():
+        import keras  # noqa: F401 - loads TensorFlow
+    import mlflow.tensorflow  # noqa: F401
+
+    from sweeps.tracking import make_client
+
+    importlib.import_module(trainable_module)
+    return make_client(tracking_uri)
+
+
+def _map_installed_packages() -> None:
+    """log_model checks the model's requirements against every installed package; the map it
+    builds for that (about a second) does not depend on the model, so build it beforehand."""
+    try:
+        from mlflow.utils.requirements_utils import _init_packages_to_modules_map
+
+        _init_packages_to_modules_map()
+    except Exception:  # noqa: BLE001 - a private MLflow helper; this is only an optimisation
+        pass
+
+
+def main(argv: list[str]) -> int:
+    """Warm up, then run the one job named on stdin (none: the sweep had nothing to register)."""
+    from sweeps.registry import register_best
+
+    tracking_uri, trainable_module = argv
+    client = warm_up(tracking_uri, trainable_module)
+    waiting = threading.Thread(target=_map_installed_packages, daemon=True)
+    waiting.start()  # uses the time until the job arrives, if there is any
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0
+    waiting.join()
+    # The job's fields, not the dataclass, are pickled: this module runs as __main__ here.
+    job = RegistrationJob(**pickle.loads(Path(line).read_bytes()))
+    registration = register_best(
+        client, job.checkpoint_dir, job.test, job.target, job.lineage, job.model_name, job.alias
+    )
+    Path(line).with_suffix(".out").write_bytes(pickle.dumps(registration))
+    return 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip TensorFlow's interpreter teardown (about 1.5 s)

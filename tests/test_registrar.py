@@ -1,0 +1,94 @@
+"""Registration runs in a child process (the driver never loads TensorFlow) against a real
+MLflow SQLite store."""
+
+from __future__ import annotations
+
+import pytest
+from mlflow import MlflowClient
+
+from sweeps.registrar import Registrar, RegistrationFailed, RegistrationJob
+from sweeps.registry import Lineage
+from trainable.data import NUMERIC_FEATURES, load_dataset, split_dataset
+from trainable.model import REFERENCE_CONFIG, build_model
+from trainable.train import MODEL_FILE
+
+MODEL_NAME = "abalone-age"
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return split_dataset(load_dataset("builtin:abalone", "rings"), 0.15, 0.15, 0)
+
+
+@pytest.fixture
+def store(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("registrar", str(tmp_path / "artifacts"))
+    parent = client.create_run(experiment_id, run_name="sweep")
+    trial = client.create_run(
+        experiment_id, run_name="trial-0001", tags={"mlflow.parentRunId": parent.info.run_id}
+    )
+    lineage = Lineage(
+        sweep_run_id=parent.info.run_id,
+        trial_run_id=trial.info.run_id,
+        data_sha256="0" * 64,
+        spec_sha256="1" * 64,
+        checkpoint_uri=str(tmp_path / "checkpoint"),
+    )
+    return uri, client, lineage
+
+
+def _job(folder, splits, lineage) -> RegistrationJob:
+    return RegistrationJob(
+        checkpoint_dir=str(folder),
+        test=splits.test,
+        target=splits.target,
+        lineage=lineage,
+        model_name=MODEL_NAME,
+        alias="champion",
+    )
+
+
+def test_registrar_child_registers_the_checkpointed_model_with_lineage(tmp_path, splits, store):
+    uri, client, lineage = store
+    folder = tmp_path / "checkpoint"
+    folder.mkdir()
+    numeric = splits.train[list(NUMERIC_FEATURES)].to_numpy("float32")
+    build_model(REFERENCE_CONFIG, numeric).save(folder / MODEL_FILE)
+
+    registrar = Registrar(uri, "trainable.train")
+    try:
+        registrar.start()
+        registrar.submit(_job(folder, splits, lineage))
+        registration = registrar.result()
+    finally:
+        registrar.close()
+
+    version = client.get_model_version(MODEL_NAME, registration.version)
+    assert version.run_id == lineage.trial_run_id
+    assert version.tags["sweep_run_id"] == lineage.sweep_run_id
+    assert float(version.tags["test_rmse"]) == pytest.approx(registration.test_rmse)
+    assert registration.alias_moved
+
+
+def test_a_failed_registration_reports_the_childs_error(tmp_path, splits, store):
+    uri, _, lineage = store
+    empty = tmp_path / "no-checkpoint"
+    empty.mkdir()
+    registrar = Registrar(uri, "trainable.train")
+    try:
+        registrar.submit(_job(empty, splits, lineage))
+        with pytest.raises(RegistrationFailed, match=MODEL_FILE):
+            registrar.result()
+    finally:
+        registrar.close()
+
+
+def test_closing_a_registrar_that_got_no_job_stops_its_child(store):
+    uri, _, _ = store
+    registrar = Registrar(uri, "trainable.train")
+    registrar.start()
+    child = registrar._proc
+    registrar.close()
+    assert child is not None and child.poll() is not None
