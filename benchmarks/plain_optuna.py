@@ -71,12 +71,13 @@ def run(spec: SweepSpec) -> dict[str, Any]:
     train = splits.xy("train")
     validation = splits.xy("val")
     train_numeric = splits.train[list(NUMERIC_FEATURES)].to_numpy("float32")
+    target_mean = float(splits.train[splits.target].mean())
     tally = Tally()
 
     def objective(trial: optuna.Trial) -> float:
         config = sample_config(trial, spec)
         t0 = time.perf_counter()
-        model, history = _fit(config, train_numeric, train, validation)
+        model, history = _fit(config, train_numeric, target_mean, train, validation)
         tally.compute_s += time.perf_counter() - t0
         values = [v for v in history["val_rmse"] if math.isfinite(v)]
         tally.epochs += len(history["val_rmse"])
@@ -111,6 +112,7 @@ def run(spec: SweepSpec) -> dict[str, Any]:
 def _fit(
     config: dict[str, Any],
     train_numeric: Any,
+    target_mean: float,
     train: tuple[Any, Any],
     validation: tuple[Any, Any],
 ) -> tuple[Any, dict[str, list[float]]]:
@@ -123,7 +125,7 @@ def _fit(
     seed = int(config.get("seed", 0))
     batch_size = int(config.get("batch_size", 32))
     keras.utils.set_random_seed(seed)
-    model = build_model(config, train_numeric)
+    model = build_model(config, train_numeric, target_mean)
     stop = keras.callbacks.EarlyStopping(
         monitor="val_rmse",
         patience=int(config.get("patience", DEFAULT_PATIENCE)),

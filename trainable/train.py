@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Collection
 from typing import Any
 
 from trainable.data import NUMERIC_FEATURES, Splits
@@ -18,12 +19,14 @@ STATE_FILE = "trial_state.json"
 DEFAULT_PATIENCE = 10
 
 
-def abalone(config: dict[str, Any], data: Splits) -> None:
+def abalone(config: dict[str, Any], data: Splits, stop_epochs: Collection[int] = ()) -> None:
     """Train the abalone MLP once (one ``model.fit``), reporting every epoch to Ray Tune.
 
     Reports ``loss``, ``val_rmse`` and ``val_mae`` per epoch; the trial's newest checkpoint (the
     whole Keras model) always holds its best epoch so far (see :class:`TuneReporter`). Early
     stopping uses ``config["patience"]``. A retried trial resumes from its last checkpoint.
+    ``stop_epochs`` are the epochs after which the sweep's scheduler may stop the trial (ASHA's
+    rungs, passed by the runner); the best model so far is checkpointed at each of them.
     """
     from ray import tune
 
@@ -55,7 +58,11 @@ def abalone(config: dict[str, Any], data: Splits) -> None:
                 state.update(json.load(fh))
     else:
         keras.utils.set_random_seed(seed)
-        model = build_model(config, data.train[list(NUMERIC_FEATURES)].to_numpy("float32"))
+        model = build_model(
+            config,
+            data.train[list(NUMERIC_FEATURES)].to_numpy("float32"),
+            target_mean=float(data.train[data.target].mean()),
+        )
 
     if state.get("stopped_early") or state["epoch"] >= epochs:
         return
@@ -69,7 +76,7 @@ def abalone(config: dict[str, Any], data: Splits) -> None:
         callbacks=[
             # Before the reporter, which checks whether early stopping ended training.
             keras.callbacks.EarlyStopping(monitor="val_rmse", patience=patience, mode="min"),
-            TuneReporter(state, MODEL_FILE, STATE_FILE),
+            TuneReporter(state, MODEL_FILE, STATE_FILE, stop_epochs=stop_epochs),
         ],
     )
 
