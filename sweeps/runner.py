@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -261,6 +262,7 @@ def _tune(
     from sweeps.live_callbacks import attach, detach
     from sweeps.progress import SweepProgress
     from sweeps.registrar import StartWhenCoresFree
+    from sweeps.search import stop_epochs
     from sweeps.trial_logger import MlflowTrialLogger
 
     spec = prepared.spec
@@ -269,8 +271,11 @@ def _tune(
     # Tune's default CSV and TensorBoard loggers cost the driver CPU on every reported epoch
     # while the trials compete for the same cores; the MLflow runs are the record.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    parameters: dict[str, Any] = {"data": prepared.splits.without_test()}
+    if "stop_epochs" in inspect.signature(prepared.trainable).parameters:
+        parameters["stop_epochs"] = stop_epochs(spec)
     trainable = tune.with_resources(
-        tune.with_parameters(prepared.trainable, data=prepared.splits.without_test()),
+        tune.with_parameters(prepared.trainable, **parameters),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     already_done = tracker.finished_trials() if restore_from else 0

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import numpy as np
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
@@ -55,4 +57,18 @@ def make_scheduler(spec: SweepSpec) -> TrialScheduler:
         max_t=sched.max_t,
         grace_period=sched.grace_period,
         reduction_factor=sched.reduction_factor,
+    )
+
+
+def stop_epochs(spec: SweepSpec) -> list[int]:
+    """Epochs after whose report the scheduler may stop a trial: ASHA's rungs (``grace_period``
+    times powers of ``reduction_factor``, up to ``max_t``), none for FIFO."""
+    sched = spec.search.scheduler
+    if sched is None:
+        return []
+    # The rung count exactly as Ray's ASHA bracket computes it (numpy's log included).
+    rungs = int(np.log(sched.max_t / sched.grace_period) / np.log(sched.reduction_factor) + 1)
+    return sorted(
+        {math.ceil(sched.grace_period * sched.reduction_factor**k) for k in range(rungs)}
+        | {sched.max_t}
     )

@@ -49,3 +49,26 @@ def test_suggestions_stay_inside_the_space():
         assert 1e-4 <= config["learning_rate"] <= 1e-2
         assert 0.0 <= config["dropout"] <= 0.3
         assert set(config) == set(spec.searched)
+
+
+def test_stop_epochs_are_the_rungs_of_rays_asha_bracket():
+    import math
+
+    from sweeps.search import make_scheduler, stop_epochs
+
+    for grace, max_t, factor in [(10, 100, 3), (5, 20, 3), (1, 4, 2), (10, 90, 3), (3, 50, 2.5)]:
+        spec = load_spec(
+            DEFAULT_SPEC,
+            [
+                f"search.scheduler={{type: asha, max_t: {max_t}, grace_period: {grace}, "
+                f"reduction_factor: {factor}}}"
+            ],
+        )
+        rungs = [milestone for milestone, _ in make_scheduler(spec)._brackets[0]._rungs]
+        assert stop_epochs(spec) == sorted({math.ceil(r) for r in rungs} | {max_t})
+
+
+def test_a_sweep_without_a_scheduler_has_no_stop_epochs():
+    from sweeps.search import stop_epochs
+
+    assert stop_epochs(load_spec(DEFAULT_SPEC, ["search.scheduler=null"])) == []

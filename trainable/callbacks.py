@@ -7,6 +7,7 @@ import math
 import os
 import tempfile
 import time
+from collections.abc import Collection
 from typing import Any
 
 import keras
@@ -19,14 +20,19 @@ CHECKPOINT_INTERVAL_S = 10.0
 class TuneReporter(keras.callbacks.Callback):
     """Reports ``loss``, ``val_rmse``, ``val_mae`` each epoch; checkpoints the best model.
 
-    A better ``val_rmse`` keeps the weights in memory (well under a millisecond); a checkpoint
-    (the whole Keras model, about 50 ms with Tune's bookkeeping) is written when an improving
-    epoch comes at least ``interval_s`` after the previous checkpoint, and with the last epoch's
-    report, holding the best weights. So the newest checkpoint is always the trial's best
-    model so far, and a crash costs at most ``interval_s`` of a trial's training.
+    A better ``val_rmse`` keeps the weights in memory (well under a millisecond). A checkpoint
+    (the whole Keras model, about 50 ms with Tune's bookkeeping) holding the best weights so
+    far is written, if they changed since the last one:
 
-    ``state`` (epoch, best_val_rmse, best_epoch, stopped_early) is updated in place and saved with
-    each checkpoint so a retried trial resumes where it left off. List this callback after
+    * at an improving epoch at least ``interval_s`` after the previous checkpoint, so a crash
+      costs at most that much of a trial's training;
+    * at each of ``stop_epochs``, the epochs after which the scheduler may stop the trial
+      (ASHA's rungs): a stopped trial never gets another report;
+    * at the last epoch (all epochs done, or early stopping).
+
+    So the newest checkpoint is always the trial's best model so far. ``state`` (epoch,
+    best_val_rmse, best_epoch, stopped_early) is updated in place and saved with each
+    checkpoint, so a retried trial resumes where it left off. List this callback after
     ``EarlyStopping``, so the epoch where training stops is known to be the last one.
     """
 
@@ -36,13 +42,15 @@ class TuneReporter(keras.callbacks.Callback):
         model_file: str,
         state_file: str,
         interval_s: float = CHECKPOINT_INTERVAL_S,
+        stop_epochs: Collection[int] = (),
     ) -> None:
         super().__init__()
         self.state = state
         self.model_file = model_file
         self.state_file = state_file
         self.interval_s = interval_s
-        self._best_weights: list[Any] | None = None
+        self.stop_epochs = frozenset(int(e) for e in stop_epochs)
+        self._best_weights: list[Any] | None = None  # best so far, if newer than the checkpoint
         self._last_saved = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -63,17 +71,24 @@ class TuneReporter(keras.callbacks.Callback):
             "best_epoch": self.state["best_epoch"],
         }
         last = self.model.stop_training or epoch + 1 >= self.params.get("epochs", math.inf)
-        due = improved and time.monotonic() - self._last_saved >= self.interval_s
-        if self._best_weights is None or not (last or due):
+        due = (
+            last
+            or epoch + 1 in self.stop_epochs
+            or (improved and time.monotonic() - self._last_saved >= self.interval_s)
+        )
+        if self._best_weights is None or not due:
             tune.report(metrics)
             return
         if last:
             self.state["stopped_early"] = bool(self.model.stop_training)
-            self.model.set_weights(self._best_weights)  # training ends: keep the best epoch
+        current = None if improved or last else self.model.get_weights()
+        self.model.set_weights(self._best_weights)  # training ends or goes on from `current`
         with tempfile.TemporaryDirectory() as folder:
             self.model.save(os.path.join(folder, self.model_file))
             with open(os.path.join(folder, self.state_file), "w") as fh:
                 json.dump(self.state, fh)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-        self._best_weights = None  # saved; the next checkpoint needs a new improvement
+        if current is not None:
+            self.model.set_weights(current)
+        self._best_weights = None
         self._last_saved = time.monotonic()
