@@ -445,8 +445,9 @@ def _submit_registration(
     registrar.start()
     registrar.submit(
         RegistrationJob(
-            # A local copy: S3 checkpoints are downloaded here, once.
-            checkpoint_dir=checkpoint.to_directory(registrar.folder("checkpoint")),
+            checkpoint_dir=storage.local_folder(  # S3 checkpoints are downloaded, once
+                checkpoint.filesystem, checkpoint.path, registrar.folder("checkpoint")
+            ),
             test=prepared.splits.test,
             target=prepared.splits.target,
             lineage=lineage,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sweeps.errors import PreflightError
 from trainable.aws import describe_aws_error, split_s3_uri
@@ -41,6 +42,27 @@ def as_uri(storage: str, fs_path: str) -> str:
     if "://" in fs_path or not is_remote(storage):
         return fs_path
     return f"{storage.split('://', 1)[0]}://{fs_path.lstrip('/')}"
+
+
+def local_folder(filesystem: Any, path: str, scratch: str) -> str:
+    """A local folder with the contents of ``path`` on ``filesystem`` (a pyarrow filesystem,
+    e.g. a Tune checkpoint's): the path itself if it is local, else a copy in ``scratch``.
+
+    Not ``Checkpoint.to_directory``: that takes a lock file in a machine-wide
+    ``/tmp/_ray_lockfiles``, which another user's Ray may own.
+    """
+    import pyarrow.fs
+
+    if isinstance(filesystem, pyarrow.fs.LocalFileSystem):
+        return path
+    Path(scratch).mkdir(parents=True, exist_ok=True)
+    pyarrow.fs.copy_files(
+        path,
+        scratch,
+        source_filesystem=filesystem,
+        destination_filesystem=pyarrow.fs.LocalFileSystem(),
+    )
+    return scratch
 
 
 def join(base: str, *parts: str) -> str:
