@@ -206,8 +206,9 @@ def _drive(
         trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
         tracker.close_stale_children({t.trial_id for t in trials if t.status == "ERROR"})
         registering = _submit_registration(prepared, grid, trials, tracker, console, registrar)
-        _log_summary_artifacts(spec, trials, tracker)  # while the registrar works
-        registration = registrar.result() if registering else None
+        with console.status("writing the summary plots" + (", registering" if registering else "")):
+            _log_summary_artifacts(spec, trials, tracker)  # while the registrar works
+            registration = registrar.result() if registering else None
         registry_note = model_registry_note(prepared.tracking_uri) if registration else None
         status = "FINISHED"
     except KeyboardInterrupt:
