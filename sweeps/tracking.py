@@ -355,16 +355,21 @@ class SweepTracker:
         from mlflow.entities import Metric
 
         run_id = self._children[trial_id]
-        last = self._last_step.get(run_id, 0)
-        # A retried trial re-reports epochs it had already logged: skip those.
-        fresh = [(step, values, stamp) for step, values, stamp in epochs if step > last]
-        batch = [
-            Metric(k, v, stamp, step) for step, values, stamp in fresh for k, v in values.items()
-        ]
-        for start in range(0, len(batch), MAX_METRICS_PER_BATCH):
-            self.client.log_batch(run_id, metrics=batch[start : start + MAX_METRICS_PER_BATCH])
-        if fresh:
-            self._last_step[run_id] = max(last, fresh[-1][0])
+        batch: list[Metric] = []
+        for step, values, stamp in epochs:
+            if step <= self._last_step.get(run_id, 0):
+                continue  # a retried trial re-reports epochs it had already logged
+            if len(batch) + len(values) > MAX_METRICS_PER_BATCH:
+                self._write_metrics(run_id, batch)
+                batch = []
+            batch += [Metric(k, v, stamp, step) for k, v in values.items()]
+        self._write_metrics(run_id, batch)
+
+    def _write_metrics(self, run_id: str, batch: list[Any]) -> None:
+        """One ``log_batch`` of whole epochs; a retry after a failure resumes after them."""
+        if batch:
+            self.client.log_batch(run_id, metrics=batch)
+            self._last_step[run_id] = max(self._last_step.get(run_id, 0), batch[-1].step)
 
     def close_trial(
         self,

@@ -51,3 +51,12 @@ def test_a_retried_trial_does_not_log_an_epoch_twice(tracker):
         tracker.log_epoch("t1", epoch, {"loss": 2.0})
     assert tracker.flush(timeout_s=30)
     assert _history(tracker, "t1", "loss") == [(1, 1.0), (2, 1.0), (3, 1.0), (4, 2.0)]
+
+
+def test_more_epochs_than_one_mlflow_batch_holds_are_all_logged(tracker):
+    tracker.open_trial("t1", 1, {})
+    metrics = {"loss": 1.0, "val_rmse": 2.0, "val_mae": 3.0, "lr": 4.0}
+    for epoch in range(1, 301):  # 1,200 values: more than log_batch's 1,000
+        tracker.log_epoch("t1", epoch, metrics)
+    assert tracker.flush(timeout_s=60)
+    assert [step for step, _ in _history(tracker, "t1", "val_mae")] == list(range(1, 301))
