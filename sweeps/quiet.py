@@ -18,6 +18,16 @@ QUIET_ENV = {
 }
 
 
+#: For processes the driver starts (Ray workers, the registrar's child): quiet TensorFlow
+#: start-up and no library warnings in their logs.
+CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+
+
+def child_env() -> dict[str, str]:
+    """:data:`CHILD_ENV`, with any value the user set in this environment kept."""
+    return {key: os.environ.get(key, value) for key, value in CHILD_ENV.items()}
+
+
 class _DropMessages(logging.Filter):
     def __init__(self, *needles: str) -> None:
         super().__init__()

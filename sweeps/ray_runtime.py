@@ -8,8 +8,7 @@ import os
 import threading
 from typing import Any
 
-#: Environment of Ray workers: quiet TensorFlow start-up, no library warnings in trial logs.
-WORKER_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
+from sweeps.quiet import child_env
 
 _started_here = False
 _stopping: threading.Thread | None = None
@@ -34,13 +33,14 @@ def init_ray(verbose: bool = False) -> None:
     }
     if address:
         # A running cluster's workers did not inherit this environment.
-        ray.init(**options, runtime_env={"env_vars": WORKER_ENV})
+        ray.init(**options, runtime_env={"env_vars": child_env()})
         return
     # A local Ray's workers inherit the environment of the raylet ray.init starts. No job
     # runtime_env: Ray then hands its prestarted workers to the trial actors instead of
     # starting new processes (about 1 s less before the first trial).
-    saved = {key: os.environ.get(key) for key in WORKER_ENV}
-    os.environ.update({key: value or WORKER_ENV[key] for key, value in saved.items()})
+    workers = child_env()
+    saved = {key: os.environ.get(key) for key in workers}
+    os.environ.update(workers)
     try:
         ray.init(**options)
         _started_here = True

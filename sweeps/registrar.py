@@ -18,6 +18,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
+from sweeps.quiet import child_env
 from sweeps.registration_child import RegistrationJob
 
 if TYPE_CHECKING:
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
     from sweeps.registry import Registration
 
-#: Environment added for the child: TensorFlow's start-up chatter off.
-CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
 LOG_TAIL_LINES = 25
 
 __all__ = ["RegistrationFailed", "Registrar", "RegistrationJob", "StartWhenCoresFree"]
@@ -58,7 +57,7 @@ class Registrar:
         if self._proc is not None:
             return
         self._log = open(self.folder("registrar.log"), "w+b")  # noqa: SIM115
-        env = {**os.environ, **{k: os.environ.get(k, v) for k, v in CHILD_ENV.items()}}
+        env = {**os.environ, **child_env()}
         # The driver's import path: the trainable's module imported there must import here too.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         self._proc = subprocess.Popen(

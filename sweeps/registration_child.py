@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class RegistrationJob:
-    """What to register: the best trial's checkpoint (a local copy) and where it came from."""
+    """What to register: the best trial's checkpoint (a local folder) and where it came from."""
 
     checkpoint_dir: str
     test: pd.DataFrame
