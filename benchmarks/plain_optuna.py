@@ -17,9 +17,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.spec import Choice, Constant, LogUniform, Param, RandInt, SweepSpec, Uniform, load_spec
+
+if TYPE_CHECKING:
+    from trainable.data import Splits
 
 DEFAULT_PATIENCE = 10
 
@@ -61,23 +64,19 @@ def run(spec: SweepSpec) -> dict[str, Any]:
     import optuna
 
     from sweeps.registry import rmse_mae
-    from trainable.data import NUMERIC_FEATURES, load_dataset, split_dataset
+    from trainable.data import load_dataset, split_dataset
 
     started = time.perf_counter()
     split = spec.data.split
     splits = split_dataset(
         load_dataset(spec.data.source, spec.data.target), split.val, split.test, split.seed
     )
-    train = splits.xy("train")
-    validation = splits.xy("val")
-    train_numeric = splits.train[list(NUMERIC_FEATURES)].to_numpy("float32")
-    target_mean = float(splits.train[splits.target].mean())
     tally = Tally()
 
     def objective(trial: optuna.Trial) -> float:
         config = sample_config(trial, spec)
         t0 = time.perf_counter()
-        model, history = _fit(config, train_numeric, target_mean, train, validation)
+        model, history = _fit(config, splits)
         tally.compute_s += time.perf_counter() - t0
         values = [v for v in history["val_rmse"] if math.isfinite(v)]
         tally.epochs += len(history["val_rmse"])
@@ -109,23 +108,17 @@ def run(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def _fit(
-    config: dict[str, Any],
-    train_numeric: Any,
-    target_mean: float,
-    train: tuple[Any, Any],
-    validation: tuple[Any, Any],
-) -> tuple[Any, dict[str, list[float]]]:
+def _fit(config: dict[str, Any], splits: Splits) -> tuple[Any, dict[str, list[float]]]:
     """Build and fit one model as the trainable does; weights end at the best epoch."""
     import keras
 
-    from trainable.model import build_model
-    from trainable.pipeline import input_pipeline
+    from trainable.model import build_model_for
+    from trainable.pipeline import fit_inputs
 
     seed = int(config.get("seed", 0))
-    batch_size = int(config.get("batch_size", 32))
     keras.utils.set_random_seed(seed)
-    model = build_model(config, train_numeric, target_mean)
+    model = build_model_for(config, splits.train, splits.target)
+    train, validation = fit_inputs(splits, int(config.get("batch_size", 32)), seed)
     stop = keras.callbacks.EarlyStopping(
         monitor="val_rmse",
         patience=int(config.get("patience", DEFAULT_PATIENCE)),
@@ -133,8 +126,8 @@ def _fit(
         restore_best_weights=True,  # the sweep registers its best checkpoint, not the last epoch
     )
     history = model.fit(
-        input_pipeline(*train, batch_size, shuffle_seed=seed),
-        validation_data=input_pipeline(*validation, batch_size),
+        train,
+        validation_data=validation,
         epochs=int(config.get("epochs", 50)),
         shuffle=False,  # the pipeline shuffles
         verbose=0,

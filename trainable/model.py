@@ -7,12 +7,15 @@ training split only) is part of the model, so the exported model predicts from r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from trainable.data import NUMERIC_FEATURES, SEX, SEX_CODES
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: The AWS sample's single-run model; the default search space contains it.
 REFERENCE_CONFIG: dict[str, Any] = {
@@ -93,3 +96,13 @@ def build_model(
         steps_per_execution=int(config.get("steps_per_execution", 32)),
     )
     return model
+
+
+def build_model_for(config: Mapping[str, Any], train: pd.DataFrame, target: str) -> keras.Model:
+    """:func:`build_model` with the normalisation statistics and the output's starting value
+    taken from the training split ``train``."""
+    return build_model(
+        config,
+        train[list(NUMERIC_FEATURES)].to_numpy("float32"),
+        target_mean=float(train[target].mean()),
+    )

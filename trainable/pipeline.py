@@ -13,6 +13,8 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
+from trainable.data import Splits
+
 
 def input_pipeline(
     x: Mapping[str, np.ndarray],
@@ -30,3 +32,11 @@ def input_pipeline(
     options.threading.private_threadpool_size = 1
     options.threading.max_intra_op_parallelism = 1
     return dataset.batch(int(batch_size)).with_options(options)
+
+
+def fit_inputs(
+    splits: Splits, batch_size: int, seed: int
+) -> tuple[tf.data.Dataset, tf.data.Dataset]:
+    """Training batches (reshuffled every epoch, seeded) and validation batches of ``splits``."""
+    train = input_pipeline(*splits.xy("train"), batch_size, shuffle_seed=seed)
+    return train, input_pipeline(*splits.xy("val"), batch_size)

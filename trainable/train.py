@@ -12,7 +12,7 @@ import os
 from collections.abc import Collection
 from typing import Any
 
-from trainable.data import NUMERIC_FEATURES, Splits
+from trainable.data import Splits
 
 MODEL_FILE = "model.keras"
 STATE_FILE = "trial_state.json"
@@ -34,8 +34,8 @@ def abalone(config: dict[str, Any], data: Splits, stop_epochs: Collection[int] =
     import keras
 
     from trainable.callbacks import TuneReporter
-    from trainable.model import build_model
-    from trainable.pipeline import input_pipeline
+    from trainable.model import build_model_for
+    from trainable.pipeline import fit_inputs
 
     # Actors are reused between trials: drop the previous trial's models and traced graphs.
     # free_memory=False skips a full gc.collect() (about 0.3 s per trial); Python's own
@@ -43,9 +43,7 @@ def abalone(config: dict[str, Any], data: Splits, stop_epochs: Collection[int] =
     keras.backend.clear_session(free_memory=False)
 
     seed = int(config.get("seed", 0))
-    batch_size = int(config.get("batch_size", 32))
-    train = input_pipeline(*data.xy("train"), batch_size, shuffle_seed=seed)
-    val = input_pipeline(*data.xy("val"), batch_size)
+    train, val = fit_inputs(data, int(config.get("batch_size", 32)), seed)
     epochs = int(config.get("epochs", 50))
     patience = int(config.get("patience", DEFAULT_PATIENCE))
 
@@ -58,11 +56,7 @@ def abalone(config: dict[str, Any], data: Splits, stop_epochs: Collection[int] =
                 state.update(json.load(fh))
     else:
         keras.utils.set_random_seed(seed)
-        model = build_model(
-            config,
-            data.train[list(NUMERIC_FEATURES)].to_numpy("float32"),
-            target_mean=float(data.train[data.target].mean()),
-        )
+        model = build_model_for(config, data.train, data.target)
 
     if state.get("stopped_early") or state["epoch"] >= epochs:
         return
