@@ -10,14 +10,18 @@ Variants, run one after another:
 - ``baselines`` ridge and tuned gradient boosting on the same split (rows ``ridge``, ``gbm``)
 
 Wall times of subprocess variants include start-up (imports, Ray start, MLflow logging and
-registration). Peak memory is summed over the whole process tree, sampled every 0.2 s.
+registration). Peak memory is summed over the whole process tree. With ``--repeat N`` the
+variants run in N interleaved rounds (a, b, c, ..., a, b, c, ...), so a slow spell of the machine
+hits every variant alike; each row is then the run with the median wall time, and the JSON keeps
+every run's wall time (``details.wall_runs_s``).
 
-    python -m benchmarks.bench_sweep --trials 12 --epochs 20 --json benchmarks/results.json
+    python -m benchmarks.bench_sweep --trials 12 --epochs 20 --repeat 3 --json results.json
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -99,7 +103,7 @@ def subprocess_env(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("RAY_ADDRESS", None)
     ray_tmp = settings.root / "ray"
-    ray_tmp.mkdir(exist_ok=True)
+    ray_tmp.mkdir(parents=True, exist_ok=True)
     env["RAY_TMPDIR"] = str(ray_tmp)
     env["RAY_USAGE_STATS_ENABLED"] = "0"
     env["TF_CPP_MIN_LOG_LEVEL"] = "2"
@@ -324,6 +328,38 @@ def add_ratios(rows: list[Row]) -> None:
             row.ratio_to_optuna = row.wall_s / base
 
 
+def median_rows(rounds: list[list[Row]]) -> list[Row]:
+    """One row per variant from repeated rounds: the successful run with the median wall time
+    (the lower median for an even count; per-trial overhead for the ``overhead`` row), with
+    every run's wall time in ``details["wall_runs_s"]``. A variant that never succeeded keeps
+    its first failed row."""
+    by_name: dict[str, list[Row]] = {}
+    for rows in rounds:
+        for row in rows:
+            by_name.setdefault(row.variant, []).append(row)
+    merged = []
+    for runs in by_name.values():
+        ok = [r for r in runs if r.ok]
+        if not ok:
+            merged.append(runs[0])
+            continue
+        key = "overhead_per_trial_s" if ok[0].overhead_per_trial_s is not None else "wall_s"
+        ranked = sorted(ok, key=lambda r: getattr(r, key) or 0.0)
+        chosen = ranked[(len(ranked) - 1) // 2]
+        if len(runs) > 1:
+            chosen.details["wall_runs_s"] = [r.wall_s for r in runs]
+            chosen.details["failed_runs"] = len(runs) - len(ok)
+        merged.append(chosen)
+    return merged
+
+
+def _wall_cell(row: Row) -> str:
+    runs = [w for w in row.details.get("wall_runs_s", []) if w is not None]
+    if len(runs) < 2:
+        return _cell(row.wall_s, "{:.1f}")
+    return f"{_cell(row.wall_s, '{:.1f}')} ({min(runs):.1f}-{max(runs):.1f})"
+
+
 def _cell(value: Any, fmt: str = "{:.2f}") -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
@@ -338,7 +374,7 @@ def results_table(rows: list[Row], cores: int) -> Table:
     columns = [
         ("variant", "left"),
         ("trials", "right"),
-        ("wall s", "right"),
+        ("wall s (range)", "right"),
         ("x optuna", "right"),
         ("epochs", "right"),
         ("best val RMSE", "right"),
@@ -354,7 +390,7 @@ def results_table(rows: list[Row], cores: int) -> Table:
         table.add_row(
             r.variant if r.ok else f"[red]{r.variant} (failed)[/]",
             _cell(r.trials),
-            _cell(r.wall_s, "{:.1f}"),
+            _wall_cell(r),
             _cell(r.ratio_to_optuna),
             _cell(r.epochs_trained),
             _cell(r.best_val_rmse, "{:.4f}"),
@@ -397,14 +433,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--overhead-trials", type=int, default=24, help="zero-work trials")
     parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="sweep spec (YAML)")
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per subprocess")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="rounds of all variants, interleaved; rows show the median run (default 1)",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     args = parser.parse_args(argv)
     args.variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = sorted(set(args.variants) - set(VARIANTS))
     if unknown:
         parser.error(f"unknown variant(s) {', '.join(unknown)}; allowed: {', '.join(VARIANTS)}")
-    if min(args.trials, args.epochs, args.concurrency, args.overhead_trials) < 1:
-        parser.error("--trials, --epochs, --concurrency and --overhead-trials must be >= 1")
+    if min(args.trials, args.epochs, args.concurrency, args.overhead_trials, args.repeat) < 1:
+        parser.error(
+            "--trials, --epochs, --concurrency, --overhead-trials and --repeat must be >= 1"
+        )
     return args
 
 
@@ -444,7 +488,15 @@ def main(argv: list[str] | None = None) -> int:
         experiment=load_spec(args.spec).experiment,
     )
     try:
-        rows = [row for name in args.variants for row in run_variant(name, settings)]
+        rounds = []
+        for i in range(args.repeat):
+            if args.repeat > 1:
+                console.print(f"[bold]round {i + 1} of {args.repeat}[/]")
+            this_round = dataclasses.replace(
+                settings, root=root / f"r{i + 1}"
+            )  # short: Ray socket paths
+            rounds.append([row for name in args.variants for row in run_variant(name, this_round)])
+        rows = median_rows(rounds)
     finally:
         if args.keep:
             console.print(f"work folder kept: {root}")
@@ -472,6 +524,7 @@ def write_json(
             "concurrency": args.concurrency,
             "overhead_trials": args.overhead_trials,
             "variants": args.variants,
+            "repeat": args.repeat,
             "spec": str(args.spec),
         },
         "results": [_finite(asdict(r)) for r in rows],
