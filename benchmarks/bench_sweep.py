@@ -492,9 +492,8 @@ def main(argv: list[str] | None = None) -> int:
         for i in range(args.repeat):
             if args.repeat > 1:
                 console.print(f"[bold]round {i + 1} of {args.repeat}[/]")
-            this_round = dataclasses.replace(
-                settings, root=root / f"r{i + 1}"
-            )  # short: Ray socket paths
+            # A short folder name: Ray's socket paths under it have a length limit.
+            this_round = dataclasses.replace(settings, root=root / f"r{i + 1}")
             rounds.append([row for name in args.variants for row in run_variant(name, this_round)])
         rows = median_rows(rounds)
     finally:

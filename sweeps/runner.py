@@ -443,7 +443,6 @@ def _submit_registration(
         checkpoint_uri=storage.as_uri(prepared.storage_path, checkpoint.path),
         git_commit=tracker.parent_tags.get(TAG_GIT_COMMIT),
     )
-    registrar.start()
     registrar.submit(
         RegistrationJob(
             checkpoint_dir=storage.local_folder(  # S3 checkpoints are downloaded, once
