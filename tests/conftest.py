@@ -107,3 +107,12 @@ def holdout_rmse(model, spec) -> float:
     test = split_dataset(load_dataset("builtin:abalone"), split.val, split.test, split.seed).test
     predictions = np.asarray(model.predict(test[list(FEATURES)])).reshape(-1)
     return float(np.sqrt(np.mean((predictions - test["rings"].to_numpy()) ** 2)))
+
+
+def only_checkpoint_state(storage_path: str, run_name: str) -> dict:
+    """The saved trial state of the one checkpoint Tune kept for trial ``run_name``."""
+    import json
+
+    folders = sorted(Path(storage_path, run_name).glob("checkpoint_*"))
+    assert len(folders) == 1, run_name
+    return json.loads((folders[0] / "trial_state.json").read_text())

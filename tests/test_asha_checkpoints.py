@@ -3,11 +3,8 @@ best trial can always be registered (a real sweep: local Ray, TensorFlow, MLflow
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
-from conftest import DEFAULT_SPEC, small_spec_overrides
+from conftest import DEFAULT_SPEC, only_checkpoint_state, small_spec_overrides
 
 from sweeps.runner import run_sweep
 from sweeps.spec import load_spec
@@ -44,9 +41,7 @@ def test_asha_stops_some_trials_before_the_last_epoch(asha_sweep):
 def test_every_trial_asha_stopped_or_not_checkpointed_its_best_epoch(asha_sweep):
     outcome, client, children = asha_sweep
     for run in children:
-        folders = sorted(Path(outcome.storage_path, run.info.run_name).glob("checkpoint_*"))
-        assert len(folders) == 1, run.info.run_name
-        state = json.loads((folders[0] / "trial_state.json").read_text())
+        state = only_checkpoint_state(outcome.storage_path, run.info.run_name)
         best = min(client.get_metric_history(run.info.run_id, "val_rmse"), key=lambda m: m.value)
         assert state["best_epoch"] == best.step, run.info.run_name
 

@@ -8,8 +8,8 @@ from mlflow import MlflowClient
 
 from sweeps.registrar import Registrar, RegistrationFailed, RegistrationJob
 from sweeps.registry import Lineage
-from trainable.data import NUMERIC_FEATURES, load_dataset, split_dataset
-from trainable.model import REFERENCE_CONFIG, build_model
+from trainable.data import load_dataset, split_dataset
+from trainable.model import REFERENCE_CONFIG, build_model_for
 from trainable.train import MODEL_FILE
 
 MODEL_NAME = "abalone-age"
@@ -54,8 +54,7 @@ def test_registrar_child_registers_the_checkpointed_model_with_lineage(tmp_path,
     uri, client, lineage = store
     folder = tmp_path / "checkpoint"
     folder.mkdir()
-    numeric = splits.train[list(NUMERIC_FEATURES)].to_numpy("float32")
-    build_model(REFERENCE_CONFIG, numeric).save(folder / MODEL_FILE)
+    build_model_for(REFERENCE_CONFIG, splits.train, splits.target).save(folder / MODEL_FILE)
 
     registrar = Registrar(uri, "trainable.train")
     try:

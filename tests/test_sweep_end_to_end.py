@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DEFAULT_SPEC, holdout_rmse, small_spec_overrides
+from conftest import DEFAULT_SPEC, holdout_rmse, only_checkpoint_state, small_spec_overrides
 
 from sweeps.runner import run_sweep
 from sweeps.spec import load_spec
@@ -128,14 +128,9 @@ def test_local_store_keeps_artifacts_beside_the_database(sweep):
 
 
 def test_each_trial_keeps_one_checkpoint_holding_its_best_epoch(sweep):
-    import json
-    from pathlib import Path
-
     outcome, client = sweep
     for run in _children(outcome, client):
-        folders = sorted(Path(outcome.storage_path, run.info.run_name).glob("checkpoint_*"))
-        assert len(folders) == 1, run.info.run_name
-        state = json.loads((folders[0] / "trial_state.json").read_text())
+        state = only_checkpoint_state(outcome.storage_path, run.info.run_name)
         history = client.get_metric_history(run.info.run_id, "val_rmse")
         best = min(history, key=lambda m: m.value)
         assert state["best_epoch"] == best.step
