@@ -27,7 +27,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="markdown",  # reflows docstring paragraphs
     epilog=(
-        "Examples: `sweep run` (the default abalone sweep, local) · "
+        "Examples: `sweep run` (the default sweep, local) · "
+        "`sweep run breast_cancer` (a shipped spec by name) · "
         "`sweep run my.yaml --set search.num_samples=8` · `sweep resume abalone` · "
         "`sweep ls` · `sweep best` · "
         "`mlflow ui --backend-store-uri sqlite:///$PWD/mlflow.db`"
@@ -39,7 +40,8 @@ out = Console(highlight=False, soft_wrap=True)
 SpecArg = Annotated[
     Path | None,
     typer.Argument(
-        help="Sweep spec (YAML). Default: the packaged abalone spec (sweeps/abalone.yaml).",
+        help="Sweep spec (YAML), or the name of a shipped one (abalone, breast_cancer). "
+        "Default: the packaged abalone spec (trainable/families/abalone.yaml).",
         show_default=False,
     ),
 ]
@@ -98,9 +100,20 @@ def validate(spec: SpecArg = None, set_: SetOpt = None) -> None:
         f"(train {len(prepared.splits.train)} / val {len(prepared.splits.val)} / "
         f"test {len(prepared.splits.test)}), sha256 {prepared.dataset.sha256[:12]}"
     )
-    out.print(f"  trainable {s.trainable}")
-    out.print(f"  search    {s.search.num_samples} trials over {', '.join(s.searched)}")
-    out.print(f"  tracking  {prepared.tracking_uri} (experiment '{s.experiment}')")
+    schema = prepared.schema
+    kinds = ", ".join(
+        f"{c.name} ({'categorical: ' + '/'.join(c.values) if c.categorical else 'numeric'})"
+        for c in schema.features[:6]
+    )
+    more = f", ... ({len(schema.features)} features)" if len(schema.features) > 6 else ""
+    target = schema.target + (f" (classes: {', '.join(schema.classes)})" if schema.classes else "")
+    out.print(f"  schema    {schema.task}: {target} from {kinds}{more}")
+    out.print(f"  family    {s.trainable} (reports {', '.join(prepared.family.metrics) or '?'})")
+    out.print(
+        f"  search    {s.search.num_samples} trials over {', '.join(s.searched)}; "
+        f"{s.objective.mode} {s.objective.metric}; champion by {s.champion_objective.metric}"
+    )
+    out.print(f"  tracking  {prepared.tracking_uri} (experiment '{s.experiment_name}')")
     out.print(f"  storage   {prepared.storage_path}")
 
 
@@ -180,7 +193,7 @@ ExperimentOpt = Annotated[
     typer.Option(
         "--experiment",
         "-e",
-        help="MLflow experiment. Default: abalone-tensorflow-experiment.",
+        help="MLflow experiment. Default: the default spec's experiment.",
         show_default=False,
     ),
 ]

@@ -9,6 +9,8 @@ from ray.tune import Callback
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from trainable.contract import Objective
+
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
@@ -23,14 +25,13 @@ class SweepProgress(Callback):
     def __init__(
         self,
         total: int,
-        metric: str,
-        mode: str,
+        objective: Objective,
         console: Console | None = None,
         already_done: int = 0,
     ) -> None:
         self.total = total
-        self.metric = metric
-        self.mode = mode
+        self.objective = objective
+        self.metric = objective.metric
         self.done = already_done
         self._resumed = already_done
         self.failed = 0
@@ -92,12 +93,8 @@ class SweepProgress(Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
         value = result.get(self.metric)
-        if isinstance(value, int | float):
-            better = self.best is None or (
-                value < self.best if self.mode == "min" else value > self.best
-            )
-            if better:
-                self.best = float(value)
+        if isinstance(value, int | float) and self.objective.better(float(value), self.best):
+            self.best = float(value)
         self._refresh()
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):

@@ -39,9 +39,10 @@ class Registrar:
     """One child process that registers one model: :meth:`start` early, then :meth:`submit`
     and :meth:`result`; :meth:`close` always."""
 
-    def __init__(self, tracking_uri: str, trainable_module: str) -> None:
+    def __init__(self, tracking_uri: str, trainable: str, folder: str | None = None) -> None:
         self.tracking_uri = tracking_uri
-        self.trainable_module = trainable_module
+        self.trainable = trainable  # MODULE:ATTR of the model family
+        self.folder_of_spec = folder
         self._proc: subprocess.Popen[bytes] | None = None
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._log: IO[bytes] | None = None
@@ -58,16 +59,12 @@ class Registrar:
             return
         self._log = open(self.folder("registrar.log"), "w+b")  # noqa: SIM115
         env = {**os.environ, **child_env()}
-        # The driver's import path: the trainable's module imported there must import here too.
+        # The driver's import path: the family's module imported there must import here too.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        command = [sys.executable, "-m", "sweeps.registration_child", self.tracking_uri]
+        command += [self.trainable, *([self.folder_of_spec] if self.folder_of_spec else [])]
         self._proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "sweeps.registration_child",
-                self.tracking_uri,
-                self.trainable_module,
-            ],
+            command,
             stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=self._log,  # MLflow's own "registered model" lines; shown only on failure

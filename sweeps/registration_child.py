@@ -1,15 +1,15 @@
-"""The registrar's child process: ``python -m sweeps.registration_child TRACKING_URI MODULE``.
+"""The registrar's child process:
+``python -m sweeps.registration_child TRACKING_URI MODULE:ATTR [SPEC_FOLDER]``.
 
 As soon as it starts it imports TensorFlow, Keras and MLflow, opens the MLflow
-client and imports the trainable's module (whose custom Keras objects, if any, must be
-registered to load the model), then waits for one job: the path of a pickled
+client and loads the model family (whose module may register custom Keras objects needed to
+load the model), then waits for one job: the path of a pickled
 :class:`RegistrationJob` on stdin. It writes the :class:`~sweeps.registry.Registration` beside
 the job as ``.out``. Nothing here imports Ray: the start-up is only what registration needs.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import pickle
 import sys
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from sweeps.registry import Lineage
+    from trainable.contract import ModelFamily, Objective, Schema
 
 
 @dataclass
@@ -30,24 +31,26 @@ class RegistrationJob:
 
     checkpoint_dir: str
     test: pd.DataFrame
-    target: str
+    schema: Schema
     lineage: Lineage
     model_name: str
     alias: str
+    champion: Objective
 
 
-def warm_up(tracking_uri: str, trainable_module: str):
-    """Everything that does not depend on the job; returns the MLflow client."""
+def warm_up(tracking_uri: str, trainable: str, folder: str | None = None):
+    """Everything that does not depend on the job; returns the MLflow client and the family."""
     from sweeps.quiet import native_stderr_silenced
 
     with native_stderr_silenced():
         import keras  # noqa: F401 - loads TensorFlow
-    import mlflow.tensorflow  # noqa: F401
+    import mlflow.pyfunc  # noqa: F401
 
+    from sweeps.preflight import load_family
     from sweeps.tracking import make_client
 
-    importlib.import_module(trainable_module)
-    return make_client(tracking_uri)
+    family: ModelFamily = load_family(trainable, folder)
+    return make_client(tracking_uri), family
 
 
 def _map_installed_packages() -> None:
@@ -65,8 +68,8 @@ def main(argv: list[str]) -> int:
     """Warm up, then run the one job named on stdin (none: the sweep had nothing to register)."""
     from sweeps.registry import register_best
 
-    tracking_uri, trainable_module = argv
-    client = warm_up(tracking_uri, trainable_module)
+    tracking_uri, trainable, *folder = argv
+    client, family = warm_up(tracking_uri, trainable, folder[0] if folder else None)
     waiting = threading.Thread(target=_map_installed_packages, daemon=True)
     waiting.start()  # uses the time until the job arrives, if there is any
     line = sys.stdin.readline().strip()
@@ -76,7 +79,15 @@ def main(argv: list[str]) -> int:
     # The job's fields, not the dataclass, are pickled: this module runs as __main__ here.
     job = RegistrationJob(**pickle.loads(Path(line).read_bytes()))
     registration = register_best(
-        client, job.checkpoint_dir, job.test, job.target, job.lineage, job.model_name, job.alias
+        client,
+        family,
+        job.checkpoint_dir,
+        job.test,
+        job.schema,
+        job.lineage,
+        job.model_name,
+        job.alias,
+        job.champion,
     )
     Path(line).with_suffix(".out").write_bytes(pickle.dumps(registration))
     return 0

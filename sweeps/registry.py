@@ -1,26 +1,25 @@
 """The best trial's model: test-split evaluation, logging, registration, champion alias.
 
-:func:`register_best` loads TensorFlow, so it runs in the registrar's child process
-(:mod:`sweeps.registrar`), never in the driver.
+What the model is, how it is loaded, evaluated and logged is its family's business (see
+:mod:`trainable.contract`); this module records the result and decides the alias.
+:func:`register_best` loads the family's model (TensorFlow for a Keras family), so it runs in
+the registrar's child process (:mod:`sweeps.registrar`), never in the driver.
 """
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
-
-from trainable.data import to_model_inputs
-from trainable.train import MODEL_FILE
+from trainable.contract import ModelFamily, Objective, Schema
 
 if TYPE_CHECKING:
     import pandas as pd
     from mlflow import MlflowClient
 
 MODEL_ARTIFACT = "model"
+TAG_CHAMPION_METRIC = "champion_metric"
 CONTAINER_IMAGE_VARS = ("SWEEP_CONTAINER_IMAGE", "CONTAINER_IMAGE", "DLC_IMAGE")
 
 
@@ -33,10 +32,15 @@ class Registration:
     alias: str
     alias_moved: bool
     previous_version: str | None
-    previous_test_rmse: float | None
-    test_rmse: float
-    test_mae: float
+    previous_value: float | None  # the previous holder's value of ``metric``
+    metric: str  # what the alias follows, e.g. test_rmse
+    metrics: dict[str, float]  # every test metric of this version
     model_uri: str
+
+    @property
+    def value(self) -> float:
+        """This version's value of :attr:`metric`."""
+        return self.metrics[self.metric]
 
 
 @dataclass(frozen=True)
@@ -66,82 +70,80 @@ class Lineage:
         return tags
 
 
-def rmse_mae(predictions: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Root mean squared and mean absolute error."""
-    err = np.asarray(predictions, dtype="float64").reshape(-1) - np.asarray(target, "float64")
-    return float(np.sqrt(np.mean(err**2))), float(np.mean(np.abs(err)))
-
-
 def register_best(
     client: MlflowClient,
+    family: ModelFamily,
     checkpoint_dir: str,
     test: pd.DataFrame,
-    target: str,
+    schema: Schema,
     lineage: Lineage,
     model_name: str,
     alias: str,
+    champion: Objective,
 ) -> Registration:
-    """Evaluate the model in ``checkpoint_dir`` on the ``test`` split, log it into the trial's
-    child run with signature and input example, register it, tag its lineage and move the
-    alias only if its test RMSE beats the current holder's."""
+    """Evaluate the family's model in ``checkpoint_dir`` on the ``test`` split, log it into the
+    trial's child run (with the family's signature and a few test rows as input example),
+    register it, tag its lineage and test metrics, and move ``alias`` only if the version is
+    better than the current holder by ``champion`` (a test metric and its mode)."""
     import mlflow
-    from mlflow.models import infer_signature
 
     from sweeps.quiet import native_stderr_silenced
 
     with native_stderr_silenced():
-        import keras
-
-        keras.utils.disable_interactive_logging()  # no progress bars
-        model = keras.models.load_model(os.path.join(checkpoint_dir, MODEL_FILE))
-    x_test = to_model_inputs(test)
-    y_test = test[target].to_numpy("float32")
-    # One eager call: predict() would trace a function first (0.7 s) for a single pass.
-    predictions = np.asarray(model(x_test, training=False))
-    test_rmse, test_mae = rmse_mae(predictions, y_test)
-
-    example = {k: v[:5] for k, v in x_test.items()}
-    signature = infer_signature(example, predictions[:5])
+        model = family.load(checkpoint_dir)
+        metrics = family.evaluate(model, test, schema)
+    if champion.metric not in metrics:
+        raise KeyError(
+            f"register.metric {champion.metric!r} is not among the test metrics of "
+            f"{type(family).__name__}: {', '.join(sorted(metrics))}"
+        )
+    example = test[schema.feature_names].head(5).reset_index(drop=True)
     mlflow.set_tracking_uri(client.tracking_uri)
     with mlflow.start_run(run_id=lineage.trial_run_id):
-        mlflow.log_metrics({"test_rmse": test_rmse, "test_mae": test_mae})
-        info = mlflow.tensorflow.log_model(
-            model,
-            name=MODEL_ARTIFACT,
-            signature=signature,
-            input_example=example,
-            registered_model_name=model_name,
-            # Stated, not inferred: inference reloads the model in a subprocess (about 9 s).
-            pip_requirements=[
-                *mlflow.tensorflow.get_default_pip_requirements(),
-                f"keras=={keras.__version__}",
-            ],
-        )
+        mlflow.log_metrics(metrics)
+        info = family.log_model(model, schema, MODEL_ARTIFACT, example, model_name)
     version = str(info.registered_model_version)
-    for key, value in {**lineage.tags(), "test_rmse": repr(test_rmse)}.items():
+    tags = {**lineage.tags(), **{k: repr(v) for k, v in metrics.items()}}
+    tags[TAG_CHAMPION_METRIC] = f"{champion.metric} ({champion.mode})"
+    for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)
-    client.log_metric(lineage.sweep_run_id, "test_rmse", test_rmse)
-    client.log_metric(lineage.sweep_run_id, "test_mae", test_mae)
+    _log_metrics(client, lineage.sweep_run_id, metrics)
 
-    moved, prev_version, prev_rmse = promote(client, model_name, alias, version, test_rmse)
+    value = metrics[champion.metric]
+    moved, prev_version, prev_value = promote(client, model_name, alias, version, champion, value)
     return Registration(
         model_name=model_name,
         version=version,
         alias=alias,
         alias_moved=moved,
         previous_version=prev_version,
-        previous_test_rmse=prev_rmse,
-        test_rmse=test_rmse,
-        test_mae=test_mae,
+        previous_value=prev_value,
+        metric=champion.metric,
+        metrics=metrics,
         model_uri=f"models:/{model_name}/{version}",
     )
 
 
+def _log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
+
+
 def promote(
-    client: MlflowClient, model_name: str, alias: str, version: str, test_rmse: float
+    client: MlflowClient,
+    model_name: str,
+    alias: str,
+    version: str,
+    champion: Objective,
+    value: float,
 ) -> tuple[bool, str | None, float | None]:
-    """Point ``alias`` at ``version`` if nothing holds it yet or ``test_rmse`` is lower than the
-    holder's ``test_rmse`` tag. Returns (moved, previous version, previous test RMSE)."""
+    """Point ``alias`` at ``version`` if nothing holds it yet or ``value`` is better (by
+    ``champion``) than the holder's tag of the same metric; a holder without that tag (e.g.
+    registered under another rule) is beaten. Returns (moved, previous version, its value)."""
     from mlflow.exceptions import MlflowException
 
     try:
@@ -152,13 +154,13 @@ def promote(
         client.set_registered_model_alias(model_name, alias, version)
         return True, None, None
     try:
-        current_rmse = float(current.tags.get("test_rmse", "inf"))
-    except ValueError:
-        current_rmse = math.inf
-    if str(current.version) != version and test_rmse < current_rmse:
+        current_value = float(current.tags[champion.metric])
+    except (KeyError, ValueError):
+        current_value = None
+    if str(current.version) != version and champion.better(value, current_value):
         client.set_registered_model_alias(model_name, alias, version)
-        return True, str(current.version), current_rmse
-    return False, str(current.version), current_rmse
+        return True, str(current.version), current_value
+    return False, str(current.version), current_value
 
 
-__all__ = ["Lineage", "Registration", "promote", "register_best", "rmse_mae"]
+__all__ = ["Lineage", "Registration", "promote", "register_best"]

@@ -23,7 +23,7 @@ def _fmt(value: object) -> str:
 def print_outcome(outcome: SweepOutcome, console: Console) -> None:
     """Top trials table, the MLflow experiment and parent run, the registered version."""
     spec = outcome.spec
-    metric = spec.search.metric
+    metric = spec.objective.metric
     searched = list(spec.searched)
     table = Table(title=f"Top trials of {outcome.run_name} (by best {metric})")
     table.add_column("trial")
@@ -44,27 +44,28 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
         f"results in {outcome.storage_path}"
     )
     console.print(
-        f"MLflow: experiment '{spec.experiment}' (id {outcome.experiment_id}), "
+        f"MLflow: experiment '{spec.experiment_name}' (id {outcome.experiment_id}), "
         f"parent run {outcome.run_name} ({outcome.parent_run_id})"
     )
     console.print(f"        tracking URI {redact_uri(outcome.tracking_uri)}")
     reg = outcome.registration
     if reg is not None:
-        console.print(
-            f"Registered: {reg.model_name} version {reg.version} "
-            f"(test_rmse {reg.test_rmse:.4f}, test_mae {reg.test_mae:.4f})"
+        scores = ", ".join(f"{k} {v:.4f}" for k, v in reg.metrics.items())
+        console.print(f"Registered: {reg.model_name} version {reg.version} ({scores})")
+        previous = (
+            "no value" if reg.previous_value is None else f"{reg.previous_value:.4f}"
         )
         if reg.alias_moved and reg.previous_version:
             console.print(
                 f"        alias '{reg.alias}' moved from version {reg.previous_version} "
-                f"(test_rmse {reg.previous_test_rmse:.4f}) to {reg.version}"
+                f"({reg.metric} {previous}) to {reg.version} ({reg.metric} {reg.value:.4f})"
             )
         elif reg.alias_moved:
             console.print(f"        alias '{reg.alias}' set on version {reg.version}")
         else:
             console.print(
                 f"        alias '{reg.alias}' stays on version {reg.previous_version} "
-                f"(test_rmse {reg.previous_test_rmse:.4f} is not beaten)"
+                f"({reg.metric} {previous} is not beaten by {reg.value:.4f})"
             )
     for rejected in outcome.rejected_writes:
         console.print(f"[yellow]warning:[/] MLflow refused a write: {rejected}")

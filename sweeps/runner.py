@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import time
@@ -32,6 +31,7 @@ if TYPE_CHECKING:
 
     from sweeps.registrar import Registrar
     from sweeps.registry import Registration
+    from trainable.contract import Objective
 
 STATE_FILE = "sweep-state.json"
 TOP_N = 5
@@ -70,16 +70,14 @@ class SweepOutcome:
 
     @property
     def best(self) -> TrialSummary | None:
-        scored = [t for t in self.trials if t.best_value is not None]
-        if not scored:
-            return None
-        sign = 1 if self.spec.search.mode == "min" else -1
-        return min(scored, key=lambda t: sign * t.best_value)
+        top = self.top(1)
+        return top[0] if top else None
 
     def top(self, n: int = TOP_N) -> list[TrialSummary]:
-        sign = 1 if self.spec.search.mode == "min" else -1
+        """The ``n`` best trials by the sweep's objective, best first."""
+        key = self.spec.objective.key
         scored = [t for t in self.trials if t.best_value is not None]
-        return sorted(scored, key=lambda t: sign * t.best_value)[:n]
+        return sorted(scored, key=lambda t: (key(t.best_value), t.number))[:n]
 
 
 def run_sweep(
@@ -104,7 +102,7 @@ def run_sweep(
         init_ray(verbose)
         tracker = opening.result()
     console.print(
-        f"MLflow run {tracker.parent_run_id} in experiment '{spec.experiment}' "
+        f"MLflow run {tracker.parent_run_id} in experiment '{spec.experiment_name}' "
         f"at {redact_uri(prepared.tracking_uri)}"
     )
     return _drive(prepared, tracker, run_name, console, verbose, started)
@@ -143,7 +141,9 @@ def resume_sweep(
     started = time.monotonic()
     folder = locate_sweep(target)
     state = json.loads(storage.read_text(storage.join(folder, STATE_FILE)) or "{}")
-    spec = validate_spec(state["spec"], source=f"{folder}/{STATE_FILE}")
+    spec = validate_spec(state["spec"], source=f"{folder}/{STATE_FILE}").at(
+        state.get("spec_folder")
+    )
     prepared = preflight(spec)
     client = make_client(prepared.tracking_uri)
     tracker = SweepTracker.reopen(client, state["parent_run_id"])
@@ -199,11 +199,11 @@ def _drive(
 
     spec = prepared.spec
     status = "FAILED"
-    registrar = Registrar(prepared.tracking_uri, spec.trainable.split(":", 1)[0])
+    registrar = Registrar(prepared.tracking_uri, spec.trainable, spec.folder)
     try:
         grid = _tune(prepared, run_name, tracker, console, verbose, registrar, restore_from)
         stop_local_ray_in_background()  # nothing below needs Ray
-        trials = _summarise(grid, tracker, spec.search.metric, spec.search.mode)
+        trials = _summarise(grid, tracker, spec.objective)
         tracker.close_stale_children({t.trial_id for t in trials if t.status == "ERROR"})
         registering = _submit_registration(prepared, grid, trials, tracker, console, registrar)
         with console.status("writing the summary plots" + (", registering" if registering else "")):
@@ -240,6 +240,7 @@ def _save_state(prepared: Prepared, run_name: str, tracker: SweepTracker) -> Non
     spec["tracking"] = {"uri": prepared.tracking_uri}
     state = {
         "run_name": run_name,
+        "spec_folder": prepared.spec.folder,
         "parent_run_id": tracker.parent_run_id,
         "experiment_id": tracker.experiment_id,
         "tracking_uri": prepared.tracking_uri,
@@ -261,10 +262,12 @@ def _tune(
     from ray import tune
 
     from sweeps.live_callbacks import attach, detach
+    from sweeps.preflight import ship_local_modules
     from sweeps.progress import SweepProgress
     from sweeps.registrar import StartWhenCoresFree
     from sweeps.search import stop_epochs
     from sweeps.trial_logger import MlflowTrialLogger
+    from trainable.contract import TrialSetup, run_trial
 
     spec = prepared.spec
     search = spec.search
@@ -272,16 +275,20 @@ def _tune(
     # Tune's default CSV and TensorBoard loggers cost the driver CPU on every reported epoch
     # while the trials compete for the same cores; the MLflow runs are the record.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-    parameters: dict[str, Any] = {"data": prepared.splits.without_test()}
-    if "stop_epochs" in inspect.signature(prepared.trainable).parameters:
-        parameters["stop_epochs"] = stop_epochs(spec)
+    ship_local_modules()
+    setup = TrialSetup(
+        family=prepared.family,
+        data=prepared.splits.without_test(),
+        objective=spec.objective,
+        stop_epochs=tuple(stop_epochs(spec)),
+    )
     trainable = tune.with_resources(
-        tune.with_parameters(prepared.trainable, **parameters),
+        tune.with_parameters(run_trial, setup=setup),
         {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
     )
     already_done = tracker.finished_trials() if restore_from else 0
     progress = SweepProgress(
-        search.num_samples, search.metric, search.mode, console=console, already_done=already_done
+        search.num_samples, spec.objective, console=console, already_done=already_done
     )
     warm_up = StartWhenCoresFree(
         registrar, search.num_samples, search.max_concurrent, already_done=already_done
@@ -315,8 +322,8 @@ def _new_tuner(prepared: Prepared, run_name: str, trainable: Any, verbose: bool)
         trainable,
         param_space=param_space(spec),
         tune_config=tune.TuneConfig(
-            metric=search.metric,
-            mode=search.mode,
+            metric=spec.objective.metric,
+            mode=spec.objective.mode,
             search_alg=make_searcher(spec),
             scheduler=make_scheduler(spec),
             num_samples=search.num_samples,
@@ -339,9 +346,7 @@ def _new_tuner(prepared: Prepared, run_name: str, trainable: Any, verbose: bool)
     )
 
 
-def _summarise(
-    grid: ResultGrid, tracker: SweepTracker, metric: str, mode: str
-) -> list[TrialSummary]:
+def _summarise(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> list[TrialSummary]:
     tracker.flush()
     trials = []
     for result in grid:
@@ -350,11 +355,11 @@ def _summarise(
         history = result.metrics_dataframe
         best_value = best_epoch = None
         curve: list[float] = []
-        if history is not None and metric in history:
-            column = history[metric].dropna()
+        if history is not None and objective.metric in history:
+            column = history[objective.metric].dropna()
             curve = [float(v) for v in column]
             if len(column):
-                idx = column.idxmin() if mode == "min" else column.idxmax()
+                idx = column.idxmin() if objective.mode == "min" else column.idxmax()
                 best_value = float(column[idx])
                 if "epoch" in history:
                     best_epoch = int(history.loc[idx, "epoch"])
@@ -418,9 +423,9 @@ def _submit_registration(
     from sweeps.registry import Lineage
 
     spec = prepared.spec
-    search = spec.search
+    objective = spec.objective
     try:
-        best = grid.get_best_result(search.metric, search.mode, scope="all")
+        best = grid.get_best_result(objective.metric, objective.mode, scope="all")
     except RuntimeError:
         console.print("[red]no trial reported a result; nothing to register[/]")
         return False
@@ -432,7 +437,7 @@ def _submit_registration(
     summary = next(t for t in trials if t.trial_id == trial_id)
     tracker.log_summary(
         {k: v for k, v in summary.config.items() if k in spec.searched},
-        {f"best_{search.metric}": summary.best_value},
+        {f"best_{objective.metric}": summary.best_value},
     )
     console.print("registering the best trial's model (evaluating on the test split)...")
     lineage = Lineage(
@@ -449,10 +454,11 @@ def _submit_registration(
                 checkpoint.filesystem, checkpoint.path, registrar.folder("checkpoint")
             ),
             test=prepared.splits.test,
-            target=prepared.splits.target,
+            schema=prepared.schema,
             lineage=lineage,
-            model_name=spec.register.model_name,
+            model_name=spec.model_name,
             alias=spec.register.alias,
+            champion=spec.champion_objective,
         )
     )
     return True

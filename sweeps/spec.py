@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 import warnings
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,14 +17,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
 from sweeps.errors import SpecError
+from trainable.contract import CATEGORICAL, NUMERIC, Column, Objective
 
-DEFAULT_SPEC_NAME = "abalone.yaml"
 TRAINABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 ARN_PATTERN = re.compile(
@@ -139,24 +139,63 @@ class SplitSpec(_Strict):
     seed: int = 0
 
 
-class DataSpec(_Strict):
-    """Where the table comes from and which column is the target."""
+def parse_feature(name: str, raw: Any) -> Column:
+    """One ``data.features`` entry: ``numeric``, ``categorical`` (values from the table) or
+    ``{categorical: [a, b, ...]}`` (only these values allowed)."""
+    if raw in (NUMERIC, CATEGORICAL):
+        return Column(name, raw)
+    if isinstance(raw, dict) and list(raw) == [CATEGORICAL]:
+        values = raw[CATEGORICAL]
+        if not isinstance(values, list) or not values:
+            raise ValueError(
+                f"categorical needs a non-empty list of allowed values, got {values!r}"
+            )
+        return Column(name, CATEGORICAL, tuple(str(v).strip() for v in values))
+    raise ValueError(f"expected numeric, categorical or {{categorical: [values]}}, got {raw!r}")
 
-    source: str = "builtin:abalone"
-    target: str = Field("rings", min_length=1)
+
+class DataSpec(_Strict):
+    """Where the table comes from and its schema; what is not given is the family's."""
+
+    source: str | None = None
+    target: str | None = Field(None, min_length=1)
+    features: tuple[Column, ...] | None = None
     split: SplitSpec = SplitSpec()
 
     @field_validator("source")
     @classmethod
-    def _source_form(cls, v: str) -> str:
+    def _source_form(cls, v: str | None) -> str | None:
+        from trainable.tables import builtin_names
+
+        if v is None:
+            return None
         v = v.strip()
         if not v:
-            raise ValueError("must be builtin:abalone, a CSV file path or s3://bucket/key.csv")
+            raise ValueError("must be builtin:NAME, a CSV or Parquet file path or s3://bucket/key")
         if v.startswith("s3:") and (not S3_URI_PATTERN.match(v) or v.rstrip("/").count("/") < 3):
             raise ValueError(f"{v!r} is not a valid s3://bucket/key URI")
-        if v.startswith("builtin:") and v != "builtin:abalone":
-            raise ValueError(f"unknown built-in data set {v!r}; allowed: builtin:abalone")
+        if v.startswith("builtin:") and v not in builtin_names():
+            raise ValueError(f"unknown built-in table {v!r}; allowed: {', '.join(builtin_names())}")
         return v
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _parse_features(cls, raw: Any) -> tuple[Column, ...] | None:
+        if raw is None or (isinstance(raw, tuple) and all(isinstance(c, Column) for c in raw)):
+            return raw
+        if isinstance(raw, list) and all(isinstance(c, str) for c in raw):
+            raw = dict.fromkeys(raw, NUMERIC)
+        if not isinstance(raw, dict) or not raw:
+            raise ValueError(
+                "must map column names to numeric, categorical or {categorical: [values]}"
+            )
+        columns = []
+        for name, entry in raw.items():
+            try:
+                columns.append(parse_feature(str(name), entry))
+            except ValueError as exc:
+                raise ValueError(f"{_SUBFIELD}{name}{_SUBFIELD}{exc}") from None
+        return tuple(columns)
 
 
 class SchedulerSpec(_Strict):
@@ -179,7 +218,7 @@ class SchedulerSpec(_Strict):
 class SearchSpec(_Strict):
     """What to optimise, how many trials, and the hyperparameter space."""
 
-    metric: str = Field("val_rmse", min_length=1)
+    metric: str = Field(min_length=1, description="a metric the family reports every epoch")
     mode: Literal["min", "max"] = "min"
     num_samples: int = Field(16, gt=0, description="number of trials")
     max_concurrent: int = Field(2, gt=0, description="trials running at once")
@@ -226,6 +265,11 @@ class SearchSpec(_Strict):
                     )
         return self
 
+    @property
+    def objective(self) -> Objective:
+        """What the sweep optimises: the one place ``metric`` and ``mode`` are read."""
+        return Objective(self.metric, self.mode)
+
 
 def _inside(param: Param, value: Any) -> bool:
     if isinstance(param, Choice):
@@ -267,10 +311,13 @@ class TrackingSpec(_Strict):
 
 
 class RegisterSpec(_Strict):
-    """Registered model name and the alias moved to a better version."""
+    """Registered model name, the alias moved to a better version, and what "better" means:
+    ``metric`` on the test split (default: the search metric's test value, ``val_mae`` ->
+    ``test_mae``), compared in the search's mode."""
 
-    model_name: str = Field("abalone-age", min_length=1)
+    model_name: str | None = Field(None, min_length=1, description="default: the sweep name")
     alias: str = Field("champion", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
+    metric: str | None = Field(None, pattern=r"^test_\w+$")
 
 
 # ``register`` is the spec's field name; it shadows only ABCMeta.register, which we never use.
@@ -280,15 +327,17 @@ warnings.filterwarnings("ignore", message='Field name "register"', category=User
 class SweepSpec(_Strict):
     """A whole sweep: what to train, on what data, how to search, where to record it."""
 
-    name: str = Field("abalone", pattern=NAME_PATTERN)
-    experiment: str = Field("abalone-tensorflow-experiment", min_length=1)
-    trainable: str = Field("trainable.train:abalone", pattern=TRAINABLE_PATTERN)
+    name: str = Field(pattern=NAME_PATTERN)
+    experiment: str | None = Field(None, min_length=1, description="default: the sweep name")
+    trainable: str = Field(pattern=TRAINABLE_PATTERN)
     data: DataSpec = DataSpec()
     search: SearchSpec
     resources: ResourcesSpec = ResourcesSpec()
     tracking: TrackingSpec = TrackingSpec()
     storage: str = Field("./sweep-results", min_length=1)
     register: RegisterSpec = RegisterSpec()
+    #: The folder of the spec file: a trainable module there is importable (not a field).
+    _folder: str | None = PrivateAttr(None)
 
     def to_yaml(self) -> str:
         """The resolved spec (defaults and overrides applied) as YAML."""
@@ -297,11 +346,41 @@ class SweepSpec(_Strict):
     def to_dict(self) -> dict[str, Any]:
         raw = self.model_dump(mode="json")
         raw["search"]["space"] = {k: _param_to_yaml(p) for k, p in self.search.space.items()}
+        if self.data.features is not None:
+            raw["data"]["features"] = {c.name: _feature_to_yaml(c) for c in self.data.features}
         return raw
 
     @property
     def sha256(self) -> str:
         return hashlib.sha256(self.to_yaml().encode()).hexdigest()
+
+    @property
+    def folder(self) -> str | None:
+        """Where the spec file is (None for a spec not read from a file)."""
+        return self._folder
+
+    def at(self, folder: str | Path | None) -> SweepSpec:
+        """This spec, read from ``folder`` (trainable modules there are importable)."""
+        self._folder = str(Path(folder).resolve()) if folder else None
+        return self
+
+    @property
+    def experiment_name(self) -> str:
+        return self.experiment or self.name
+
+    @property
+    def model_name(self) -> str:
+        return self.register.model_name or self.name
+
+    @property
+    def objective(self) -> Objective:
+        return self.search.objective
+
+    @property
+    def champion_objective(self) -> Objective:
+        """How registered versions are compared: ``register.metric`` or the search metric on
+        the test split, in the search's mode."""
+        return self.objective.on(self.register.metric or self.objective.test_metric)
 
     @property
     def searched(self) -> dict[str, Param]:
@@ -310,6 +389,12 @@ class SweepSpec(_Strict):
     @property
     def constants(self) -> dict[str, Any]:
         return {k: p.value for k, p in self.search.space.items() if isinstance(p, Constant)}
+
+
+def _feature_to_yaml(column: Column) -> Any:
+    if column.categorical and column.values:
+        return {CATEGORICAL: list(column.values)}
+    return column.kind
 
 
 def _param_to_yaml(p: Param) -> Any:
@@ -325,8 +410,27 @@ def _param_to_yaml(p: Param) -> Any:
 
 
 def default_spec_path() -> Path:
-    """The packaged default spec (``sweeps/abalone.yaml``)."""
-    return Path(str(resources.files("sweeps") / DEFAULT_SPEC_NAME))
+    """The packaged default spec (the first shipped model family's)."""
+    from trainable.families import default_spec
+
+    return default_spec()
+
+
+def default_experiment() -> str:
+    """The MLflow experiment of the packaged default spec (what ``sweep ls`` looks at)."""
+    raw = read_yaml(default_spec_path())
+    return str(raw.get("experiment") or raw.get("name"))
+
+
+def find_spec_file(name: str | Path) -> Path:
+    """``name`` as a path, or, when no such file exists and it is a bare name, the shipped
+    family spec of that name (``sweep run breast_cancer``)."""
+    from trainable.families import shipped_specs
+
+    path = Path(name)
+    if not path.exists() and path.suffix == "" and len(path.parts) == 1:
+        return shipped_specs().get(str(name), path)
+    return path
 
 
 def load_spec(path: str | Path | None = None, overrides: list[str] | None = None) -> SweepSpec:
@@ -335,11 +439,11 @@ def load_spec(path: str | Path | None = None, overrides: list[str] | None = None
     Raises:
         SpecError: one line per problem, naming the field, the bad value and what is allowed.
     """
-    path = Path(path) if path else default_spec_path()
+    path = find_spec_file(path) if path else default_spec_path()
     raw = read_yaml(path)
     for override in overrides or []:
         apply_override(raw, override)
-    return validate_spec(raw, source=str(path))
+    return validate_spec(raw, source=str(path)).at(path.parent)
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -418,7 +522,8 @@ def _describe(err: dict[str, Any]) -> str:
 
 
 _PATTERN_HELP = {
-    "trainable": "expected an import path MODULE:FUNCTION, e.g. trainable.train:abalone",
+    "trainable": "expected an import path MODULE:ATTR naming a model family, e.g. my_model:family",
+    "metric": "expected test_NAME, a metric the family's evaluation reports",
     "name": "expected letters, digits, '-', '_' or '.', at most 64 characters",
     "alias": "expected letters, digits, '-' or '_', starting with a letter",
 }

@@ -83,7 +83,7 @@ def write_html_report(figures: dict[str, Figure], spec: SweepSpec, path: Path) -
     for i, (name, fig) in enumerate(figures.items()):
         body = fig.to_html(include_plotlyjs=(i == 0), full_html=False, div_id=name)
         sections.append(f"<h2>{name.replace('_', ' ')}</h2>\n{body}")
-    title = f"Sweep {spec.name}: {spec.search.metric} ({spec.search.mode})"
+    title = f"Sweep {spec.name}: {spec.objective.metric} ({spec.objective.mode})"
     page = (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
@@ -94,7 +94,7 @@ def write_html_report(figures: dict[str, Figure], spec: SweepSpec, path: Path) -
 
 def write_results_csv(trials: list[TrialRecord], spec: SweepSpec, path: Path) -> Path:
     """One row per trial: trial, run_id, state, the metric's value, each hyperparameter."""
-    metric = spec.search.metric
+    metric = spec.objective.metric
     names = list(spec.searched)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
@@ -116,7 +116,7 @@ def build_study(trials: list[TrialRecord], spec: SweepSpec) -> optuna.Study:
     from optuna.trial import TrialState, create_trial
 
     distributions = {name: to_distribution(p) for name, p in spec.searched.items()}
-    direction = "minimize" if spec.search.mode == "min" else "maximize"
+    direction = spec.objective.direction
     with _optuna_quiet():
         study = optuna.create_study(direction=direction, study_name=spec.name)
     for t in sorted(trials, key=lambda t: t.number):
@@ -173,7 +173,7 @@ def _draw(
     learning_curves: Any,
 ) -> dict[str, Any]:
     """The plots drawn with one of Optuna's visualisation backends (plotly or matplotlib)."""
-    metric = spec.search.metric
+    metric = spec.objective.metric
     plots = {
         HISTORY: backend.plot_optimization_history(study, target_name=metric),
         PARALLEL: backend.plot_parallel_coordinate(study, target_name=metric),
@@ -199,9 +199,9 @@ def can_rank_importances(study: optuna.Study) -> bool:
 
 def top_trials(trials: list[TrialRecord], spec: SweepSpec, top_n: int) -> list[TrialRecord]:
     """The ``top_n`` best complete trials that have a history, best first."""
-    sign = 1 if spec.search.mode == "min" else -1
+    key = spec.objective.key
     scored = [t for t in trials if t.complete and t.history]
-    return sorted(scored, key=lambda t: (sign * t.value, t.number))[: max(top_n, 0)]
+    return sorted(scored, key=lambda t: (key(t.value), t.number))[: max(top_n, 0)]
 
 
 def learning_curves_figure(top: list[TrialRecord], metric: str) -> Figure:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from sweeps.spec import SweepSpec
-    from trainable.data import Dataset
+    from trainable.tables import Dataset
 
 LOCAL_STORE_FILE = "mlflow.db"
 TAG_PARENT = "mlflow.parentRunId"
@@ -161,7 +161,7 @@ class SweepTracker:
     ) -> SweepTracker:
         """Find or create the experiment and open the sweep's parent run."""
         experiment_id = ensure_experiment(
-            client, spec.experiment, local_artifact_location(client.tracking_uri)
+            client, spec.experiment_name, local_artifact_location(client.tracking_uri)
         )
         tags = {
             TAG_RUN_NAME: run_name,
@@ -199,8 +199,9 @@ class SweepTracker:
             "data.source": dataset.source,
             "data.target": dataset.target,
             "data.rows": str(len(dataset.frame)),
-            "search.metric": search.metric,
-            "search.mode": search.mode,
+            "search.metric": spec.objective.metric,
+            "search.mode": spec.objective.mode,
+            "register.metric": spec.champion_objective.metric,
             "search.num_samples": str(search.num_samples),
             "search.max_concurrent": str(search.max_concurrent),
             "search.seed": str(search.seed),
@@ -428,24 +429,16 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | 
         return experiment.experiment_id
 
 
-#: Where built-in data sets come from (shipped offline by scikit-lego).
-BUILTIN_ORIGINS = {"builtin:abalone": "https://archive.ics.uci.edu/dataset/1/abalone"}
-
-
-def _dataset_origin(source: str) -> str:
-    if source in BUILTIN_ORIGINS:
-        return BUILTIN_ORIGINS[source]
-    return source if "://" in source else os.path.abspath(source)
-
-
 def _dataset_input(dataset: Dataset):
     import mlflow.data
     from mlflow.entities import DatasetInput, InputTag
     from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
 
+    from trainable.tables import source_origin
+
     ds = mlflow.data.from_pandas(
         dataset.frame,
-        source=_dataset_origin(dataset.source),
+        source=source_origin(dataset.source),
         targets=dataset.target,
         name=Path(dataset.source.split(":")[-1]).stem or "data",
         digest=dataset.sha256[:16],

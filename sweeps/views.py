@@ -23,6 +23,8 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from sweeps.errors import UserError
+from sweeps.spec import default_experiment
+from trainable.contract import Objective
 from sweeps.tracking import (
     TAG_PARENT,
     TAG_ROLE,
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
     from mlflow.entities import Run
     from mlflow.entities.model_registry import ModelVersion
 
-DEFAULT_EXPERIMENT = "abalone-tensorflow-experiment"
 DEFAULT_LIMIT = 20
 #: Run states in the order they are shown.
 STATES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
@@ -74,14 +75,24 @@ class SweepView:
         return self.parent.info.run_name or self.parent.info.run_id
 
     @property
+    def objective(self) -> Objective:
+        """What the sweep optimised (params ``search.metric`` and ``search.mode``)."""
+        params = self.parent.data.params
+        mode = "max" if params.get("search.mode") == "max" else "min"
+        return Objective(params.get("search.metric", ""), mode)
+
+    @property
     def metric(self) -> str:
-        """The metric the sweep optimised (param ``search.metric``)."""
-        return self.parent.data.params.get("search.metric", "val_rmse")
+        return self.objective.metric
 
     @property
     def mode(self) -> str:
-        """``min`` or ``max`` (param ``search.mode``)."""
-        return self.parent.data.params.get("search.mode", "min")
+        return self.objective.mode
+
+    @property
+    def test_metric(self) -> str:
+        """The test metric the registered version is judged by (param ``register.metric``)."""
+        return self.parent.data.params.get("register.metric") or self.objective.test_metric
 
     @property
     def planned(self) -> int | None:
@@ -108,8 +119,8 @@ class SweepView:
         scored = [(run, v) for run in self.trials if (v := self.trial_value(run)) is not None]
         if not scored:
             return None
-        sign = -1 if self.mode == "max" else 1
-        return min(scored, key=lambda pair: (sign * pair[1], _trial_number(pair[0])))
+        key = self.objective.key
+        return min(scored, key=lambda pair: (key(pair[1]), _trial_number(pair[0])))
 
     def best_value(self) -> float | None:
         """The parent's ``best_<metric>`` once the sweep ended, else the best trial's so far."""
@@ -140,7 +151,7 @@ def open_store(tracking_uri: str | None = None, experiment: str | None = None) -
     """
     _quiet_mlflow()
     uri = resolve_tracking_uri(tracking_uri)
-    name = experiment or DEFAULT_EXPERIMENT
+    name = experiment or default_experiment()
     if uri.startswith("sqlite:///"):
         path = uri.removeprefix("sqlite:///")
         if not os.path.isfile(path):
@@ -271,13 +282,15 @@ def print_sweeps(
     views = [SweepView(p, trials_of(store, p.info.run_id)) for p in parents]
     metrics = {v.metric for v in views}
     single = metrics.pop() if len(metrics) == 1 else None
+    tests = {v.test_metric for v in views}
+    single_test = tests.pop() if len(tests) == 1 else None
     table = Table(title=f"Sweeps in {store.where()}", title_justify="left")
     table.add_column("sweep", overflow="fold", min_width=12)
     table.add_column("status", no_wrap=True)
     table.add_column("started", no_wrap=True)
     table.add_column("trials", min_width=10)
     table.add_column(f"best {single}" if single else "best", justify="right", no_wrap=True)
-    table.add_column("test_rmse", justify="right", no_wrap=True)
+    table.add_column(single_test or "test", justify="right", no_wrap=True)
     table.add_column("parent run id", overflow="fold", min_width=16)
     for view in views:
         best = view.best_value()
@@ -288,7 +301,7 @@ def print_sweeps(
             _when(view.parent.info.start_time),
             _trial_counts(view),
             best_text,
-            _num(view.parent.data.metrics.get("test_rmse")),
+            _test_value(view, single_test),
             view.parent.info.run_id,
         )
     _print_wide(console, table)
@@ -383,7 +396,8 @@ def print_best(
         source = "this trial" if version.run_id == run.info.run_id else f"run {version.run_id}"
         console.print(
             f"registered: [bold]{version.name}[/] version {version.version} ({aliases}); "
-            f"test_rmse {_num(_float(version.tags.get('test_rmse')))}; source: {source}"
+            f"{view.test_metric} {_num(_float(version.tags.get(view.test_metric)))}; "
+            f"source: {source}"
         )
         console.print(
             f"  load it:   mlflow.pyfunc.load_model('models:/{version.name}/{version.version}')"
@@ -391,6 +405,12 @@ def print_best(
 
 
 # ------------------------------------------------------------------ helpers
+
+
+def _test_value(view: SweepView, shared_name: str | None) -> str:
+    """The parent's value of its test metric; prefixed with the name when sweeps differ."""
+    value = _num(view.parent.data.metrics.get(view.test_metric))
+    return value if shared_name else f"{view.test_metric} {value}"
 
 
 def _check_reachable(uri: str, experiment: str) -> None:

@@ -13,15 +13,18 @@ from typing import Any
 import keras
 from ray import tune
 
+from trainable.contract import Objective
+
 #: Least seconds between two checkpoints of a running trial (the last one is always written).
 CHECKPOINT_INTERVAL_S = 10.0
 
 
 class TuneReporter(keras.callbacks.Callback):
-    """Reports ``loss``, ``val_rmse``, ``val_mae`` each epoch; checkpoints the best model.
+    """Reports ``loss`` and every ``val_*`` metric each epoch; checkpoints the best model by
+    ``objective``.
 
-    A better ``val_rmse`` keeps the weights in memory (well under a millisecond). A checkpoint
-    (the whole Keras model, about 50 ms with Tune's bookkeeping) holding the best weights so
+    A better value of the objective's metric keeps the weights in memory (well under a
+    millisecond). A checkpoint (the whole Keras model, about 50 ms with Tune's bookkeeping) holding the best weights so
     far is written, if they changed since the last one:
 
     * at an improving epoch at least ``interval_s`` after the previous checkpoint, so a crash
@@ -31,7 +34,7 @@ class TuneReporter(keras.callbacks.Callback):
     * at the last epoch (all epochs done, or early stopping).
 
     So the newest checkpoint is always the trial's best model so far. ``state`` (epoch,
-    best_val_rmse, best_epoch, stopped_early) is updated in place and saved with each
+    best value, best_epoch, stopped_early) is updated in place and saved with each
     checkpoint, so a retried trial resumes where it left off. List this callback after
     ``EarlyStopping``, so the epoch where training stops is known to be the last one.
     """
@@ -39,6 +42,7 @@ class TuneReporter(keras.callbacks.Callback):
     def __init__(
         self,
         state: dict[str, Any],
+        objective: Objective,
         model_file: str,
         state_file: str,
         interval_s: float = CHECKPOINT_INTERVAL_S,
@@ -46,6 +50,8 @@ class TuneReporter(keras.callbacks.Callback):
     ) -> None:
         super().__init__()
         self.state = state
+        self.objective = objective
+        self.state.setdefault("best_value", objective.worst)
         self.model_file = model_file
         self.state_file = state_file
         self.interval_s = interval_s
@@ -55,19 +61,25 @@ class TuneReporter(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         logs = logs or {}
-        val_rmse = float(logs["val_rmse"])
+        metric = self.objective.metric
+        if metric not in logs:
+            raise KeyError(
+                f"search.metric {metric!r} is not among the metrics this model reports: "
+                f"{', '.join(sorted(logs))}"
+            )
+        value = float(logs[metric])
         self.state["epoch"] = epoch + 1
-        improved = val_rmse < self.state["best_val_rmse"]
+        improved = self.objective.better(value, self.state["best_value"])
         if improved:
-            self.state["best_val_rmse"] = val_rmse
+            self.state["best_value"] = value
             self.state["best_epoch"] = epoch + 1
             self._best_weights = self.model.get_weights()
         metrics = {
             "epoch": epoch + 1,
-            "loss": float(logs["loss"]),
-            "val_rmse": val_rmse,
-            "val_mae": float(logs["val_mae"]),
-            "best_val_rmse": self.state["best_val_rmse"],
+            # The training loss and every validation metric (training-split metrics would
+            # double the curves in MLflow for little use).
+            **{k: float(v) for k, v in logs.items() if k == "loss" or k.startswith("val_")},
+            f"best_{metric}": self.state["best_value"],
             "best_epoch": self.state["best_epoch"],
         }
         last = self.model.stop_training or epoch + 1 >= self.params.get("epochs", math.inf)

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 import numpy as np
 import tensorflow as tf
 
-from trainable.data import Splits
+from trainable.contract import Schema
+from trainable.tables import Splits
+from trainable.tabular import xy
 
 
 def input_pipeline(
@@ -35,8 +37,11 @@ def input_pipeline(
 
 
 def fit_inputs(
-    splits: Splits, batch_size: int, seed: int
+    splits: Splits, batch_size: int, seed: int, schema: Schema | None = None
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Training batches (reshuffled every epoch, seeded) and validation batches of ``splits``."""
-    train = input_pipeline(*splits.xy("train"), batch_size, shuffle_seed=seed)
-    return train, input_pipeline(*splits.xy("val"), batch_size)
+    """Training batches (reshuffled every epoch, seeded) and validation batches of ``splits``
+    (features and target as :func:`trainable.tabular.xy` makes them for ``schema``, by default
+    the splits' own)."""
+    schema = schema or splits.schema
+    train = input_pipeline(*xy(splits.train, schema), batch_size, shuffle_seed=seed)
+    return train, input_pipeline(*xy(splits.val, schema), batch_size)

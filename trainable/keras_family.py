@@ -1,0 +1,175 @@
+""":class:`KerasFamily`: the contract implemented once for any compiled Keras model.
+
+A Keras family writes only :meth:`KerasFamily.build` (a compiled ``keras.Model`` from a trial's
+config, the schema and the training split); training with per-epoch reports to Ray Tune,
+early stopping and checkpoints by the sweep's objective, loading, test evaluation and logging
+to MLflow come from here. The model takes a dict of 1-D arrays keyed by feature column
+(:func:`trainable.tabular.model_inputs`) and is trained on :func:`trainable.tabular.encode_target`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import abstractmethod
+from collections.abc import Collection, Mapping
+from typing import TYPE_CHECKING, Any
+
+from trainable.contract import ModelFamily, Objective, Schema
+
+if TYPE_CHECKING:
+    import keras
+    import pandas as pd
+
+    from trainable.tables import Splits
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "trial_state.json"
+DEFAULT_PATIENCE = 10
+DEFAULT_EPOCHS = 50
+DEFAULT_BATCH_SIZE = 32
+
+
+class KerasFamily(ModelFamily):
+    """A model family whose model is a compiled Keras model. Subclass and write :meth:`build`.
+
+    Config keys read here (all optional): ``epochs`` (most epochs, default 50), ``patience``
+    (early stopping on the objective, default 10), ``batch_size`` (32), ``seed`` (0).
+    """
+
+    model_file = MODEL_FILE
+    state_file = STATE_FILE
+
+    @abstractmethod
+    def build(self, config: Mapping[str, Any], schema: Schema, train: pd.DataFrame) -> keras.Model:
+        """A compiled model for one trial; ``train`` is the training split (for statistics).
+        Its compiled metrics name what it reports: ``metrics=[keras.metrics.AUC(name="auc")]``
+        is reported as ``val_auc``."""
+
+    # ------------------------------------------------------------ training (inside a trial)
+
+    def train(
+        self,
+        config: Mapping[str, Any],
+        data: Splits,
+        objective: Objective,
+        stop_epochs: Collection[int] = (),
+    ) -> None:
+        """One ``model.fit``, reporting every epoch to Ray Tune (see
+        :class:`~trainable.callbacks.TuneReporter`); a retried trial resumes from its last
+        checkpoint, and a finished one (all epochs, or stopped early) does nothing."""
+        from ray import tune
+
+        _configure_tensorflow(_assigned_cpus())
+        import keras
+
+        from trainable.callbacks import TuneReporter
+        from trainable.pipeline import fit_inputs
+
+        # Actors are reused between trials: drop the previous trial's models and traced graphs.
+        # free_memory=False skips a full gc.collect() (about 0.3 s per trial); Python's own
+        # collector frees the same objects soon after.
+        keras.backend.clear_session(free_memory=False)
+
+        seed = int(config.get("seed", 0))
+        train, val = fit_inputs(data, int(config.get("batch_size", DEFAULT_BATCH_SIZE)), seed)
+        epochs = int(config.get("epochs", DEFAULT_EPOCHS))
+        patience = int(config.get("patience", DEFAULT_PATIENCE))
+
+        state: dict[str, Any] = {"epoch": 0, "best_value": objective.worst, "best_epoch": 0}
+        checkpoint = tune.get_checkpoint()
+        if checkpoint:
+            with checkpoint.as_directory() as folder:
+                model = self.load(folder)
+                with open(os.path.join(folder, self.state_file)) as fh:
+                    state.update(json.load(fh))
+        else:
+            keras.utils.set_random_seed(seed)
+            model = self.build(config, data.schema, data.train)
+
+        if state.get("stopped_early") or state["epoch"] >= epochs:
+            return
+        model.fit(
+            train,
+            validation_data=val,
+            epochs=epochs,
+            shuffle=False,  # the pipeline shuffles
+            initial_epoch=int(state["epoch"]),
+            verbose=0,
+            callbacks=[
+                # Before the reporter, which checks whether early stopping ended training.
+                keras.callbacks.EarlyStopping(
+                    monitor=objective.metric, patience=patience, mode=objective.mode
+                ),
+                TuneReporter(
+                    state, objective, self.model_file, self.state_file, stop_epochs=stop_epochs
+                ),
+            ],
+        )
+
+    # ------------------------------------------------------------ the best model (registration)
+
+    def load(self, checkpoint_dir: str) -> keras.Model:
+        """The Keras model saved in a checkpoint folder."""
+        import keras
+
+        return keras.models.load_model(os.path.join(checkpoint_dir, self.model_file))
+
+    def evaluate(self, model: keras.Model, test: pd.DataFrame, schema: Schema) -> dict[str, float]:
+        """The model's compiled loss and metrics on ``test``, as ``test_<name>``."""
+        from trainable.pipeline import input_pipeline
+        from trainable.tabular import xy
+
+        x, y = xy(test, schema)
+        results = model.evaluate(input_pipeline(x, y, 1024), verbose=0, return_dict=True)
+        return {f"test_{name}": float(value) for name, value in results.items()}
+
+    def log_model(
+        self,
+        model: keras.Model,
+        schema: Schema,
+        name: str,
+        input_example: pd.DataFrame,
+        registered_model_name: str,
+    ) -> Any:
+        """Log as a pyfunc model that predicts from a DataFrame (see :mod:`trainable.serving`)."""
+        from trainable.serving import log_tabular_keras_model
+
+        return log_tabular_keras_model(
+            model,
+            [(c.name, c.categorical) for c in schema.features],
+            schema.task,
+            schema.classes,
+            name,
+            input_example,
+            registered_model_name,
+        )
+
+
+def _assigned_cpus() -> int:
+    import ray
+
+    try:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1)
+    except Exception:  # not inside a Ray worker (e.g. called directly)
+        cpus = 1
+    return max(1, int(cpus))
+
+
+def _configure_tensorflow(cpus: int) -> None:
+    """TF threads follow the trial's CPUs; GPU memory grows on demand (several trials per GPU).
+
+    Both must be set before TensorFlow's runtime starts; a reused actor already has them.
+    """
+    import tensorflow as tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(cpus)
+        tf.config.threading.set_inter_op_parallelism_threads(cpus)
+        for gpu in tf.config.list_physical_devices("GPU"):
+            tf.config.experimental.set_memory_growth(gpu, True)
+    except RuntimeError:
+        pass  # runtime already initialised by an earlier trial in this (reused) actor
+
+
+__all__ = ["DEFAULT_PATIENCE", "MODEL_FILE", "STATE_FILE", "KerasFamily"]
