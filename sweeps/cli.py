@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from sweeps.errors import UserError
 
@@ -74,7 +75,7 @@ JobArg = Annotated[
 
 def _fail(exc: UserError) -> None:
     for line in exc.problems:
-        err.print(f"[bold red]error:[/] {line}", soft_wrap=True)
+        err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
     raise typer.Exit(code=2)
 
 

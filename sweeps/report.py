@@ -52,9 +52,7 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
     if reg is not None:
         scores = ", ".join(f"{k} {v:.4f}" for k, v in reg.metrics.items())
         console.print(f"Registered: {reg.model_name} version {reg.version} ({scores})")
-        previous = (
-            "no value" if reg.previous_value is None else f"{reg.previous_value:.4f}"
-        )
+        previous = "no value" if reg.previous_value is None else f"{reg.previous_value:.4f}"
         if reg.alias_moved and reg.previous_version:
             console.print(
                 f"        alias '{reg.alias}' moved from version {reg.previous_version} "

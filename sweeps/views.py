@@ -24,7 +24,6 @@ from rich.table import Table
 
 from sweeps.errors import UserError
 from sweeps.spec import default_experiment
-from trainable.contract import Objective
 from sweeps.tracking import (
     TAG_PARENT,
     TAG_ROLE,
@@ -35,6 +34,7 @@ from sweeps.tracking import (
     redact_uri,
     resolve_tracking_uri,
 )
+from trainable.contract import Objective
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -15,7 +15,8 @@ os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
-DEFAULT_SPEC = REPO / "sweeps" / "abalone.yaml"
+DEFAULT_SPEC = REPO / "trainable" / "families" / "abalone.yaml"
+CLASSIFICATION_SPEC = REPO / "trainable" / "families" / "breast_cancer.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -97,15 +98,25 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def abalone_test_split(spec):
+    """The abalone spec's held-out test rows (features and target), as the sweep split them."""
+    from trainable.families.abalone import SCHEMA
+    from trainable.tables import load_dataset, split_dataset
+
+    split = spec.data.split
+    dataset = load_dataset("builtin:abalone", SCHEMA)
+    return split_dataset(dataset, split.val, split.test, split.seed).test
+
+
 def holdout_rmse(model, spec) -> float:
     """RMSE of a loaded pyfunc model on the spec's test split, from raw rows."""
     import numpy as np
 
-    from trainable.data import FEATURES, load_dataset, split_dataset
+    from trainable.families.abalone import SCHEMA
 
-    split = spec.data.split
-    test = split_dataset(load_dataset("builtin:abalone"), split.val, split.test, split.seed).test
-    predictions = np.asarray(model.predict(test[list(FEATURES)])).reshape(-1)
+    test = abalone_test_split(spec)
+    predictions = np.asarray(model.predict(test[SCHEMA.feature_names]))
+    assert predictions.shape == (len(test),)  # 1-D, one prediction per row
     return float(np.sqrt(np.mean((predictions - test["rings"].to_numpy()) ** 2)))
 
 

@@ -50,6 +50,6 @@ def test_the_best_trial_is_registered(asha_sweep):
     outcome, client, children = asha_sweep
     best = min(children, key=lambda run: run.data.metrics["best_val_rmse"])
     version = client.get_model_version(
-        outcome.spec.register.model_name, outcome.registration.version
+        outcome.spec.model_name, outcome.registration.version
     )
     assert version.run_id == best.info.run_id

@@ -12,14 +12,15 @@ from conftest import DEFAULT_SPEC
 from typer.testing import CliRunner
 
 from sweeps.cli import app
-from trainable.data import load_dataset
+from trainable.families.abalone import SCHEMA
+from trainable.tables import load_dataset
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def abalone_frame():
-    return load_dataset("builtin:abalone").frame
+    return load_dataset("builtin:abalone", SCHEMA).frame
 
 
 @pytest.fixture()
@@ -80,18 +81,41 @@ SPEC_CASES = {
     ),
     "malformed trainable path": (
         ["trainable=train.py"],
-        ["trainable = 'train.py'", "MODULE:FUNCTION"],
+        ["trainable = 'train.py'", "MODULE:ATTR"],
     ),
     "unimportable trainable": (
         ["trainable=nosuch.module:fn"],
         ["trainable: cannot import 'nosuch.module'"],
     ),
-    "trainable without the function": (
-        ["trainable=trainable.train:nosuch"],
-        ["trainable: module 'trainable.train' has no attribute 'nosuch'"],
+    "trainable without the attribute": (
+        ["trainable=trainable.families.abalone:nosuch"],
+        ["trainable: module 'trainable.families.abalone' has no attribute 'nosuch'"],
+    ),
+    "trainable that is not a model family": (
+        ["trainable=trainable.tables:load_dataset"],
+        ["trainable: trainable.tables:load_dataset is a function, not a model family"],
+    ),
+    "search metric the family does not report": (
+        ["search.metric=val_auc"],
+        ["search.metric: 'val_auc' is not reported by", "val_rmse, val_mae, val_loss"],
+    ),
+    "register metric the family does not evaluate": (
+        ["register.metric=test_auc"],
+        ["register.metric: 'test_auc' is not evaluated by", "test_mae"],
+    ),
+    "register metric not a test metric": (
+        ["register.metric=val_mae"],
+        ["register.metric = 'val_mae'", "expected test_NAME"],
+    ),
+    "feature of an unknown kind": (
+        ["data.features={length: text}"],
+        ["data.features.length: expected numeric, categorical or {categorical: [values]}"],
     ),
     "malformed s3 uri": (["data.source=s3://"], ["data.source", "not a valid s3://bucket/key URI"]),
-    "unknown builtin data": (["data.source=builtin:iris"], ["data.source", "builtin:abalone"]),
+    "unknown builtin data": (
+        ["data.source=builtin:iris"],
+        ["data.source", "unknown built-in table 'builtin:iris'", "builtin:abalone"],
+    ),
     "malformed ARN": (
         ["tracking.uri=arn:aws:sagemaker:us-east-1:123:mlflow-tracking-server"],
         ["tracking.uri", "is not a SageMaker MLflow ARN"],
@@ -160,7 +184,7 @@ def test_empty_data_file(workdir):
 
 
 def test_data_folder_instead_of_file(workdir):
-    _assert_user_error(_validate_data(str(workdir)), "is a folder; expected a CSV file")
+    _assert_user_error(_validate_data(str(workdir)), "is a folder; expected a CSV or Parquet file")
 
 
 def test_non_csv_data_file(workdir):
@@ -217,3 +241,116 @@ def test_valid_csv_passes_validation(workdir, abalone_frame):
     result = _validate_data(_csv(workdir, abalone_frame.head(500)))
     assert result.exit_code == 0, result.output
     assert "500 rows" in result.output
+
+
+def test_valid_parquet_passes_validation(workdir, abalone_frame):
+    path = workdir / "data.parquet"
+    abalone_frame.head(300).to_parquet(path)
+    result = _validate_data(str(path))
+    assert result.exit_code == 0, result.output
+    assert "300 rows" in result.output
+
+
+def test_unreadable_parquet_file(workdir):
+    path = workdir / "data.parquet"
+    path.write_text("not parquet at all\n")
+    _assert_user_error(_validate_data(str(path)), "is not a readable Parquet file")
+
+
+# ------------------------------------------------------------------ schemas declared in the spec
+
+
+def _table(workdir: Path, rows: int = 120, changes: dict | None = None) -> str:
+    """A small table of a team's own: two numeric columns, a categorical one, a class target."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "tenure": rng.integers(1, 60, rows),
+            "spend": rng.normal(50, 10, rows).round(2),
+            "plan": rng.choice(["basic", "pro"], rows),
+            "churned": rng.choice(["no", "yes"], rows),
+        }
+    )
+    for (column, row), value in (changes or {}).items():
+        frame = frame.astype({column: object})
+        frame.loc[row, column] = value
+    path = workdir / "own.csv"
+    frame.to_csv(path, index=False)
+    return str(path)
+
+
+OWN_SCHEMA = [
+    "trainable=trainable.families.mlp:classification",
+    "data.target=churned",
+    "data.features={tenure: numeric, spend: numeric, plan: {categorical: [basic, pro]}}",
+    "search.metric=val_auc",
+    "search.mode=max",
+    "search.initial_points=[]",
+]
+
+SCHEMA_CASES = {
+    "declared column missing from the table": (
+        {},
+        ["data.features={tenure: numeric, region: categorical}"],
+        ["lacks column(s) region", "required: tenure, region, churned"],
+    ),
+    "text in a numeric column": (
+        {("spend", 6): "lots"},
+        [],
+        ["column 'spend' has non-numeric value 'lots' at row 7; expected a number"],
+    ),
+    "unknown category": (
+        {("plan", 11): "gold"},
+        [],
+        ["column 'plan' has unknown code 'gold' at row 12; allowed: basic, pro"],
+    ),
+    "target missing": (
+        {},
+        ["data.target=label"],
+        ["lacks column(s) label"],
+    ),
+    "missing target value": (
+        {("churned", 3): None},
+        [],
+        ["column 'churned' has 1 missing value(s), first at row 4"],
+    ),
+    "a single class": (
+        {**{("churned", i): "no" for i in range(120)}},
+        [],
+        ["target 'churned' has a single class ('no'); need at least 2"],
+    ),
+    "too few rows": (
+        {"rows": 40},
+        [],
+        ["has 40 rows; at least 100 are needed"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", SCHEMA_CASES, ids=list(SCHEMA_CASES))
+def test_declared_schema_problems_are_reported_with_column_and_row(case, workdir):
+    changes, overrides, needles = SCHEMA_CASES[case]
+    changes = dict(changes)
+    rows = changes.pop("rows", 120)
+    args = [f"data.source={_table(workdir, rows, changes)}", *OWN_SCHEMA, *overrides]
+    _assert_user_error(
+        _validate(str(DEFAULT_SPEC), *[x for a in args for x in ("--set", a)]), *needles
+    )
+
+
+def test_a_table_of_ones_own_passes_with_a_declared_schema(workdir):
+    args = [f"data.source={_table(workdir)}", *OWN_SCHEMA]
+    result = _validate(str(DEFAULT_SPEC), *[x for a in args for x in ("--set", a)])
+    assert result.exit_code == 0, result.output
+    assert "classification: churned (classes: no, yes)" in result.output
+    assert "plan (categorical: basic/pro)" in result.output
+
+
+def test_undeclared_features_are_the_tables_other_columns(workdir):
+    args = [f"data.source={_table(workdir)}", *OWN_SCHEMA, "data.features=null"]
+    result = _validate(str(DEFAULT_SPEC), *[x for a in args for x in ("--set", a)])
+    assert result.exit_code == 0, result.output
+    assert "tenure (numeric), spend (numeric), plan (categorical: basic/pro)" in result.output

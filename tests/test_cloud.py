@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from sweeps.cli import app
 from sweeps.runner import run_sweep
 from sweeps.spec import load_spec
-from trainable.data import load_dataset
+from trainable.families.abalone import SCHEMA
+from trainable.tables import load_dataset
 
 BUCKET = "sweeps-test"
 DATA_KEY = "data/abalone.csv"
@@ -30,7 +31,7 @@ def bucket(s3_endpoint):
     s3 = boto3.client("s3")
     if BUCKET not in [b["Name"] for b in s3.list_buckets()["Buckets"]]:
         s3.create_bucket(Bucket=BUCKET)
-    frame = load_dataset("builtin:abalone").frame
+    frame = load_dataset("builtin:abalone", SCHEMA).frame
     s3.put_object(Bucket=BUCKET, Key=DATA_KEY, Body=frame.to_csv(index=False).encode())
     return s3
 
@@ -87,7 +88,7 @@ def test_registered_version_lives_in_the_bucket_and_loads_through_the_server(s3_
     assert any(k.endswith("/model.keras") for k in _keys(bucket, "mlflow/"))
     mlflow.set_tracking_uri(outcome.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{reg.version}")
-    assert holdout_rmse(model, outcome.spec) == pytest.approx(reg.test_rmse, rel=1e-5)
+    assert holdout_rmse(model, outcome.spec) == pytest.approx(reg.value, rel=1e-5)
 
 
 def test_parent_run_records_the_s3_data_source(s3_sweep):

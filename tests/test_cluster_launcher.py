@@ -257,7 +257,7 @@ def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def submitted(head: Head, tracking: str, login_user: LoginUser) -> subprocess.CompletedProcess:
     """``sweep submit`` of a 2-trial, 2-epoch sweep from the repository, followed to its end."""
     return run(
-        ["sweep", "submit", "sweeps/abalone.yaml", "--address", head.dashboard,
+        ["sweep", "submit", "trainable/families/abalone.yaml", "--address", head.dashboard,
          "--set", f"search.num_samples={TRIALS}", "--set", f"search.max_concurrent={TRIALS}",
          "--set", "search.space.epochs=2", "--set", "search.scheduler=null",
          "--set", f"tracking.uri={tracking}", "--set", f"storage={login_user.home / 'results'}"],

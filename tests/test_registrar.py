@@ -8,16 +8,18 @@ from mlflow import MlflowClient
 
 from sweeps.registrar import Registrar, RegistrationFailed, RegistrationJob
 from sweeps.registry import Lineage
-from trainable.data import load_dataset, split_dataset
-from trainable.model import REFERENCE_CONFIG, build_model_for
-from trainable.train import MODEL_FILE
+from trainable.contract import Objective
+from trainable.families.abalone import REFERENCE_CONFIG, SCHEMA, family
+from trainable.keras_family import MODEL_FILE
+from trainable.tables import load_dataset, split_dataset
 
 MODEL_NAME = "abalone-age"
+TRAINABLE = "trainable.families.abalone:family"
 
 
 @pytest.fixture(scope="module")
 def splits():
-    return split_dataset(load_dataset("builtin:abalone", "rings"), 0.15, 0.15, 0)
+    return split_dataset(load_dataset("builtin:abalone", SCHEMA), 0.15, 0.15, 0)
 
 
 @pytest.fixture
@@ -43,10 +45,11 @@ def _job(folder, splits, lineage) -> RegistrationJob:
     return RegistrationJob(
         checkpoint_dir=str(folder),
         test=splits.test,
-        target=splits.target,
+        schema=splits.schema,
         lineage=lineage,
         model_name=MODEL_NAME,
         alias="champion",
+        champion=Objective("test_rmse", "min"),
     )
 
 
@@ -54,9 +57,9 @@ def test_registrar_child_registers_the_checkpointed_model_with_lineage(tmp_path,
     uri, client, lineage = store
     folder = tmp_path / "checkpoint"
     folder.mkdir()
-    build_model_for(REFERENCE_CONFIG, splits.train, splits.target).save(folder / MODEL_FILE)
+    family.build(REFERENCE_CONFIG, splits.schema, splits.train).save(folder / MODEL_FILE)
 
-    registrar = Registrar(uri, "trainable.train")
+    registrar = Registrar(uri, TRAINABLE)
     try:
         registrar.start()
         registrar.submit(_job(folder, splits, lineage))
@@ -67,7 +70,9 @@ def test_registrar_child_registers_the_checkpointed_model_with_lineage(tmp_path,
     version = client.get_model_version(MODEL_NAME, registration.version)
     assert version.run_id == lineage.trial_run_id
     assert version.tags["sweep_run_id"] == lineage.sweep_run_id
-    assert float(version.tags["test_rmse"]) == pytest.approx(registration.test_rmse)
+    assert float(version.tags["test_rmse"]) == pytest.approx(registration.value)
+    assert registration.metric == "test_rmse"
+    assert set(registration.metrics) == {"test_loss", "test_rmse", "test_mae"}
     assert registration.alias_moved
 
 
@@ -75,7 +80,7 @@ def test_a_failed_registration_reports_the_childs_error(tmp_path, splits, store)
     uri, _, lineage = store
     empty = tmp_path / "no-checkpoint"
     empty.mkdir()
-    registrar = Registrar(uri, "trainable.train")
+    registrar = Registrar(uri, TRAINABLE)
     try:
         registrar.submit(_job(empty, splits, lineage))
         with pytest.raises(RegistrationFailed, match=MODEL_FILE):
@@ -86,7 +91,7 @@ def test_a_failed_registration_reports_the_childs_error(tmp_path, splits, store)
 
 def test_closing_a_registrar_that_got_no_job_stops_its_child(store):
     uri, _, _ = store
-    registrar = Registrar(uri, "trainable.train")
+    registrar = Registrar(uri, TRAINABLE)
     registrar.start()
     child = registrar._proc
     registrar.close()

@@ -6,7 +6,7 @@ from conftest import DEFAULT_SPEC
 
 from sweeps.search import make_searcher, param_space
 from sweeps.spec import load_spec
-from trainable.model import REFERENCE_CONFIG
+from trainable.families.abalone import REFERENCE_CONFIG
 
 SUGGESTIONS = 12  # past Optuna's 10 random start-up trials, so TPE itself is exercised
 

@@ -49,9 +49,9 @@ def not_a_ray_dashboard() -> Iterator[str]:
 
 def test_the_job_runs_sweep_run_with_the_same_spec_and_overrides():
     overrides = ["tracking.uri=http://10.0.0.5:5000", "search.space.units={choice: [32, 64]}"]
-    command = entrypoint("sweeps/abalone.yaml", overrides)
+    command = entrypoint("trainable/families/abalone.yaml", overrides)
     assert shlex.split(command) == [
-        "sweep", "run", "sweeps/abalone.yaml",
+        "sweep", "run", "trainable/families/abalone.yaml",
         "--set", "tracking.uri=http://10.0.0.5:5000",
         "--set", "search.space.units={choice: [32, 64]}",
     ]  # fmt: skip

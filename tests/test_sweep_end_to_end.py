@@ -62,9 +62,7 @@ def test_registered_version_comes_from_the_best_trials_child_run(sweep):
     outcome, client = sweep
     children = _children(outcome, client)
     best = min(children, key=lambda r: r.data.metrics["best_val_rmse"])
-    version = client.get_model_version(
-        outcome.spec.register.model_name, outcome.registration.version
-    )
+    version = client.get_model_version(outcome.spec.model_name, outcome.registration.version)
     assert version.run_id == best.info.run_id
     assert "test_rmse" in client.get_run(best.info.run_id).data.metrics
 
@@ -89,6 +87,30 @@ def test_registered_model_predicts_raw_rows_with_the_logged_test_rmse(sweep):
     model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{reg.version}")
     logged = client.get_run(outcome.parent_run_id).data.metrics["test_rmse"]
     assert holdout_rmse(model, outcome.spec) == pytest.approx(logged, rel=1e-5)
+
+
+def test_registered_model_takes_any_dataframe_slice_and_column_types(sweep):
+    """Any index, float32 or float64 numbers, str or pandas categorical columns: same numbers,
+    1-D, and nothing printed."""
+    import io
+    from contextlib import redirect_stdout
+
+    import mlflow
+    import numpy as np
+    from conftest import abalone_test_split
+
+    outcome, _ = sweep
+    reg = outcome.registration
+    mlflow.set_tracking_uri(outcome.tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{reg.model_name}/{reg.version}")
+    rows = abalone_test_split(outcome.spec).drop(columns="rings").iloc[200:210]
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        plain = model.predict(rows)
+        narrow = model.predict(rows.astype({"sex": "category", "length": "float32"}))
+    assert plain.shape == (10,)
+    assert np.allclose(plain, narrow, rtol=1e-5)
+    assert printed.getvalue() == ""
 
 
 def test_champion_alias_points_at_the_first_registered_version(sweep):
@@ -134,4 +156,4 @@ def test_each_trial_keeps_one_checkpoint_holding_its_best_epoch(sweep):
         history = client.get_metric_history(run.info.run_id, "val_rmse")
         best = min(history, key=lambda m: m.value)
         assert state["best_epoch"] == best.step
-        assert state["best_val_rmse"] == pytest.approx(best.value)
+        assert state["best_value"] == pytest.approx(best.value)

@@ -44,7 +44,7 @@ def test_ls_lists_the_sweep_with_its_trials_best_value_and_run_id(sweep):
     assert "FINISHED" in row
     assert f"{TRIALS} finished of {TRIALS}" in row
     assert _fmt(sweep.best.best_value) in row
-    assert _fmt(sweep.registration.test_rmse) in row
+    assert _fmt(sweep.registration.value) in row
     assert sweep.parent_run_id in row
 
 

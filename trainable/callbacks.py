@@ -24,8 +24,8 @@ class TuneReporter(keras.callbacks.Callback):
     ``objective``.
 
     A better value of the objective's metric keeps the weights in memory (well under a
-    millisecond). A checkpoint (the whole Keras model, about 50 ms with Tune's bookkeeping) holding the best weights so
-    far is written, if they changed since the last one:
+    millisecond). A checkpoint (the whole Keras model, about 50 ms with Tune's bookkeeping)
+    holding the best weights so far is written, if they changed since the last one:
 
     * at an improving epoch at least ``interval_s`` after the previous checkpoint, so a crash
       costs at most that much of a trial's training;

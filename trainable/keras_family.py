@@ -46,6 +46,14 @@ class KerasFamily(ModelFamily):
         Its compiled metrics name what it reports: ``metrics=[keras.metrics.AUC(name="auc")]``
         is reported as ``val_auc``."""
 
+    def xy(self, frame: pd.DataFrame, schema: Schema) -> tuple[dict[str, Any], Any]:
+        """A split as the model takes it: a dict of 1-D arrays keyed by feature column
+        (numbers as float32, categories as strings) and the target (the value for regression,
+        0/1 for two classes, one-hot rows for more; see :func:`trainable.tabular.xy`)."""
+        from trainable.tabular import xy
+
+        return xy(frame, schema)
+
     # ------------------------------------------------------------ training (inside a trial)
 
     def train(
@@ -64,7 +72,7 @@ class KerasFamily(ModelFamily):
         import keras
 
         from trainable.callbacks import TuneReporter
-        from trainable.pipeline import fit_inputs
+        from trainable.pipeline import input_pipeline
 
         # Actors are reused between trials: drop the previous trial's models and traced graphs.
         # free_memory=False skips a full gc.collect() (about 0.3 s per trial); Python's own
@@ -72,7 +80,9 @@ class KerasFamily(ModelFamily):
         keras.backend.clear_session(free_memory=False)
 
         seed = int(config.get("seed", 0))
-        train, val = fit_inputs(data, int(config.get("batch_size", DEFAULT_BATCH_SIZE)), seed)
+        batch_size = int(config.get("batch_size", DEFAULT_BATCH_SIZE))
+        train = input_pipeline(*self.xy(data.train, data.schema), batch_size, shuffle_seed=seed)
+        val = input_pipeline(*self.xy(data.val, data.schema), batch_size)
         epochs = int(config.get("epochs", DEFAULT_EPOCHS))
         patience = int(config.get("patience", DEFAULT_PATIENCE))
 
@@ -118,9 +128,8 @@ class KerasFamily(ModelFamily):
     def evaluate(self, model: keras.Model, test: pd.DataFrame, schema: Schema) -> dict[str, float]:
         """The model's compiled loss and metrics on ``test``, as ``test_<name>``."""
         from trainable.pipeline import input_pipeline
-        from trainable.tabular import xy
 
-        x, y = xy(test, schema)
+        x, y = self.xy(test, schema)
         results = model.evaluate(input_pipeline(x, y, 1024), verbose=0, return_dict=True)
         return {f"test_{name}": float(value) for name, value in results.items()}
 

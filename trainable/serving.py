@@ -56,12 +56,12 @@ class TabularKerasModel(mlflow.pyfunc.PythonModel):
             np.asarray(self._model(self._inputs(frame.iloc[i : i + CHUNK_ROWS]), training=False))
             for i in range(0, len(frame), CHUNK_ROWS)
         ]
-        width = 1 if self.task == "regression" or len(self.classes) == 2 else len(self.classes)
-        output = np.concatenate(outputs) if outputs else np.zeros((0, width), "float32")
-        output = output.astype("float64").reshape(len(frame), width)
+        if not outputs:
+            outputs = [np.zeros((0, 1 if self.task == "regression" else len(self.classes)))]
+        output = np.concatenate(outputs).astype("float64").reshape(len(frame), -1)
         if self.task == "regression":
-            return output.reshape(-1)
-        if len(self.classes) == 2:
+            return output[:, 0]
+        if output.shape[1] == 1 and len(self.classes) == 2:  # one sigmoid: P(second class)
             output = np.concatenate([1.0 - output, output], axis=1)
         return pd.DataFrame(output, columns=self.classes, index=frame.index)
 

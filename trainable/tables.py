@@ -193,19 +193,13 @@ def _read_builtin(source: str) -> pd.DataFrame:
     name = source.removeprefix(BUILTIN_PREFIX)
     table = BUILTIN_TABLES.get(name)
     if table is None:
-        raise DataError(
-            [
-                f"data.source: unknown built-in table {source!r}; allowed: {', '.join(builtin_names())}"
-            ]
-        )
+        allowed = ", ".join(builtin_names())
+        raise DataError([f"data.source: unknown built-in table {source!r}; allowed: {allowed}"])
     try:
         return table.loader()
     except ImportError:
-        raise DataError(
-            [
-                f"data.source: {source} needs the package {table.package} (pip install {table.package})"
-            ]
-        ) from None
+        needs = f"needs the package {table.package} (pip install {table.package})"
+        raise DataError([f"data.source: {source} {needs}"]) from None
 
 
 def _read_file(source: str) -> bytes:

@@ -1,4 +1,5 @@
-"""Tabular MLP families for any table: ``trainable.families.mlp:regression`` and ``:classification``.
+"""Tabular MLP families for any table: ``trainable.families.mlp:regression`` and
+``trainable.families.mlp:classification``.
 
 With no code of your own: name one in a spec, with ``data.source``, ``data.target`` and,
 optionally, ``data.features``; the model is :func:`trainable.tabular.build_tabular_model`.
