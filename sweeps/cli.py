@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from sweeps.errors import UserError
+from trainable.families import default_spec, shipped_specs
 
 if TYPE_CHECKING:
     from sweeps.runner import SweepOutcome
@@ -41,8 +42,8 @@ out = Console(highlight=False, soft_wrap=True)
 SpecArg = Annotated[
     Path | None,
     typer.Argument(
-        help="Sweep spec (YAML), or the name of a shipped one (abalone, breast_cancer). "
-        "Default: the packaged abalone spec (trainable/families/abalone.yaml).",
+        help="Sweep spec (YAML), or the name of a shipped one "
+        f"({', '.join(shipped_specs())}). Default: {default_spec().stem}.",
         show_default=False,
     ),
 ]
@@ -223,7 +224,7 @@ def ls(
     tracking_uri: TrackingUriOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N sweeps.")] = 20,
 ) -> None:
-    """List past sweeps (MLflow parent runs): status, start, trials, best value, test_rmse."""
+    """List past sweeps (MLflow parent runs): status, start, trials, best and test values."""
     from sweeps import views
 
     try:

@@ -33,7 +33,7 @@ class Registration:
     alias_moved: bool
     previous_version: str | None
     previous_value: float | None  # the previous holder's value of ``metric``
-    metric: str  # what the alias follows, e.g. test_rmse
+    metric: str  # what the alias follows, a test metric of the family
     metrics: dict[str, float]  # every test metric of this version
     model_uri: str
 

@@ -312,8 +312,8 @@ class TrackingSpec(_Strict):
 
 class RegisterSpec(_Strict):
     """Registered model name, the alias moved to a better version, and what "better" means:
-    ``metric`` on the test split (default: the search metric's test value, ``val_mae`` ->
-    ``test_mae``), compared in the search's mode."""
+    ``metric`` on the test split (default: the search metric's test value, ``val_NAME`` ->
+    ``test_NAME``), compared in the search's mode."""
 
     model_name: str | None = Field(None, min_length=1, description="default: the sweep name")
     alias: str = Field("champion", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")

@@ -92,7 +92,7 @@ def test_registered_model_ranks_the_test_split_as_its_logged_auc(sweep, model, t
 def test_registered_model_has_a_column_signature_with_the_tables_types(model):
     inputs = model.metadata.signature.inputs
     assert inputs.input_names()[:2] == ["mean_radius", "mean_texture"]
-    assert {str(t) for t in inputs.input_types()} == {"double"}
+    assert {t.name for t in inputs.input_types()} == {"double"}
     assert [c.name for c in model.metadata.signature.outputs.inputs] == CLASSES
 
 

@@ -180,6 +180,18 @@ def test_missing_bucket_is_named(bucket, tmp_path, monkeypatch):
     )
 
 
+def test_a_parquet_table_in_s3_is_read(bucket, tmp_path, monkeypatch):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    body = io.BytesIO()
+    load_dataset("builtin:abalone", SCHEMA).frame.head(400).to_parquet(body)
+    bucket.put_object(Bucket=BUCKET, Key="data/abalone.parquet", Body=body.getvalue())
+    result = _validate(f"data.source=s3://{BUCKET}/data/abalone.parquet")
+    assert result.exit_code == 0, result.output
+    assert f"s3://{BUCKET}/data/abalone.parquet: 400 rows" in result.output
+
+
 def test_missing_data_object_is_named(bucket, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = _validate(f"data.source=s3://{BUCKET}/data/nope.csv")

@@ -1,0 +1,37 @@
+"""The line between driver and worker: the driver knows the contract, never a family."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import REPO
+
+from trainable.families import abalone, breast_cancer
+from trainable.keras_family import MODEL_FILE, STATE_FILE
+
+FAMILIES = [abalone.family, breast_cancer.family]
+
+
+def _family_words() -> set[str]:
+    """Column, metric and file names that belong to the shipped families."""
+    words = {MODEL_FILE, STATE_FILE, "abalone.yaml", "breast_cancer.yaml"}
+    for family in FAMILIES:
+        schema = family.schema
+        words |= {c.name for c in schema.features} | {schema.target}
+        words |= set(family.metrics) | {"test_" + m.removeprefix("val_") for m in family.metrics}
+    return words - {"val_loss", "test_loss"}  # Keras's own name for any model's loss
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "sweeps").glob("*.py")), ids=lambda p: p.name)
+def test_no_driver_module_names_a_familys_columns_metrics_or_files(path):
+    text = path.read_text()
+    # Names as code uses them: quoted, or a metric/file name anywhere ("length" is also English).
+    found = sorted(
+        w
+        for w in _family_words()
+        if re.search(rf"[\"'`]{re.escape(w)}[\"'`]", text)
+        or ("_" in w or "." in w)
+        and re.search(rf"\b{re.escape(w)}\b", text)
+    )
+    assert found == [], f"{path.name} names {found}"
