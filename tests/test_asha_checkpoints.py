@@ -49,7 +49,5 @@ def test_every_trial_asha_stopped_or_not_checkpointed_its_best_epoch(asha_sweep)
 def test_the_best_trial_is_registered(asha_sweep):
     outcome, client, children = asha_sweep
     best = min(children, key=lambda run: run.data.metrics["best_val_rmse"])
-    version = client.get_model_version(
-        outcome.spec.model_name, outcome.registration.version
-    )
+    version = client.get_model_version(outcome.spec.model_name, outcome.registration.version)
     assert version.run_id == best.info.run_id
