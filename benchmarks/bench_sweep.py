@@ -7,7 +7,14 @@ Variants, run one after another:
 - ``asha``      the same with ASHA (``max_t`` = epochs, ``grace_period`` = min(5, epochs))
 - ``overhead``  a zero-work trainable (``benchmarks.zero_work``) at n trials and at 1 trial:
                 per-trial overhead = (wall_n - wall_1) / (n - 1)
-- ``baselines`` ridge and tuned gradient boosting on the same split (rows ``ridge``, ``gbm``)
+- ``baselines`` non-neural models on the same split: ridge and tuned gradient boosting for
+                regression (rows ``ridge``, ``gbm``), logistic regression and tuned gradient
+                boosting for classification (rows ``logistic``, ``gbm``)
+
+Any shipped spec or spec file (``--spec``, default the abalone spec); every score is the spec's
+objective: ``best_val`` is the best value of ``search.metric`` (``val_rmse``, ``val_auc``, ...)
+and ``test_value`` the test metric the sweep's champion rule uses (``test_rmse``,
+``test_auc``, ...); each row names both (``metric``, ``test_metric``).
 
 Wall times of subprocess variants include start-up (imports, Ray start, MLflow logging and
 registration). Peak memory is summed over the whole process tree. With ``--repeat N`` the
@@ -16,6 +23,7 @@ hits every variant alike; each row is then the run with the median wall time, an
 every run's wall time (``details.wall_runs_s``).
 
     python -m benchmarks.bench_sweep --trials 12 --epochs 20 --repeat 3 --json results.json
+    python -m benchmarks.bench_sweep --spec breast_cancer --trials 12 --epochs 20 --json bc.json
 """
 
 from __future__ import annotations
@@ -32,20 +40,24 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.measure import Measured, machine_info, run_measured
+from benchmarks.spec_data import DEFAULT_SPEC, REPO
+from sweeps.errors import UserError
+from trainable.contract import ModelFamily, Objective
 
-REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = REPO / "sweeps" / "abalone.yaml"
+if TYPE_CHECKING:
+    from sweeps.spec import SweepSpec
+
 DEFAULT_JSON = REPO / "benchmarks" / "results.json"
 VARIANTS = ("optuna", "sweep", "asha", "overhead", "baselines")
 COMPARED = ("optuna", "sweep", "asha")  # rows whose wall time is comparable to plain Optuna
 ASHA_GRACE_PERIOD = 5
-ZERO_WORK_TRAINABLE = "benchmarks.zero_work:trainable"
+ZERO_WORK_MODULE = "benchmarks.zero_work"  # one zero-work family per task, named after it
 TABLE_WIDTH = 160  # when stdout is not a terminal (rich would assume 80 columns)
 
 console = Console(stderr=True, highlight=False)
@@ -63,7 +75,13 @@ class Settings:
     timeout_s: float
     root: Path
     cores: int
-    experiment: str = "abalone-tensorflow-experiment"
+    experiment: str
+    #: The spec's search objective (``best_val``) and the test metric of its champion rule.
+    objective: Objective
+    test_metric: str
+    task: str  # the spec's family's: regression or classification
+    #: ``--set`` overrides that swap the spec's family for the zero-work one of its task.
+    zero_work: tuple[str, ...] = ()
 
 
 @dataclass
@@ -76,8 +94,10 @@ class Row:
     wall_s: float | None = None
     ratio_to_optuna: float | None = None
     epochs_trained: int | None = None
-    best_val_rmse: float | None = None
-    test_rmse: float | None = None
+    metric: str | None = None  # the objective's validation metric (val_rmse, val_auc, ...)
+    best_val: float | None = None  # its best value
+    test_metric: str | None = None  # the champion rule's test metric (test_rmse, test_auc, ...)
+    test_value: float | None = None  # the best model's value of it on the test split
     compute_s: float | None = None
     core_efficiency: float | None = None
     overhead_per_trial_s: float | None = None
@@ -186,11 +206,15 @@ def run_optuna(settings: Settings) -> list[Row]:
     result = json.loads(out.read_text())
     row = fill_process_stats(Row("optuna", trials=result["trials"]), measured)
     row.epochs_trained = result["epochs_trained"]
-    row.best_val_rmse = result["best_val_rmse"]
-    row.test_rmse = result["test_rmse"]
+    row.metric, row.best_val = result["metric"], result["best_val"]
+    row.test_metric, row.test_value = result["test_metric"], result["test_value"]
     row.compute_s = result["compute_s"]
     row.core_efficiency = efficiency(row.compute_s, row.wall_s, settings.cores)
-    row.details.update(best_config=result["best_config"], inner_wall_s=result["inner_wall_s"])
+    row.details.update(
+        best_config=result["best_config"],
+        inner_wall_s=result["inner_wall_s"],
+        test_metrics=result["test_metrics"],
+    )
     return [row]
 
 
@@ -201,11 +225,16 @@ def run_sweep(settings: Settings, name: str = "sweep", scheduler: str = "null") 
         work, settings.trials, settings.epochs, settings.concurrency, scheduler
     )
     measured = run_in(settings, name, sweep_command(settings.spec, overrides))
-    store = read_sweep_store(f"sqlite:///{work / 'mlflow.db'}", settings.experiment)
+    store = read_sweep_store(
+        f"sqlite:///{work / 'mlflow.db'}",
+        settings.experiment,
+        settings.objective.metric,
+        settings.test_metric,
+    )
     row = fill_process_stats(Row(name, trials=store["trials"]), measured)
     row.epochs_trained = store["epochs_trained"]
-    row.best_val_rmse = store["best_val_rmse"]
-    row.test_rmse = store["test_rmse"]
+    row.metric, row.best_val = settings.objective.metric, store["best_val"]
+    row.test_metric, row.test_value = settings.test_metric, store["test_value"]
     row.compute_s = store["compute_s"]
     row.core_efficiency = efficiency(row.compute_s, row.wall_s, settings.cores)
     row.details["trial_status"] = store["status"]
@@ -220,8 +249,8 @@ def run_asha(settings: Settings) -> list[Row]:
 
 
 def run_overhead(settings: Settings) -> list[Row]:
-    """Variant (d): zero-work trials at n and at 1 trial; exit code 1 is expected (there is
-    no checkpoint to register)."""
+    """Variant (d): zero-work trials at n and at 1 trial; exit code 1 is expected (the
+    zero-work family saves no checkpoint, so there is nothing to register)."""
     walls: dict[int, Measured] = {}
     trials_done: dict[int, int] = {}
     for n in sorted({1, settings.overhead_trials}):
@@ -229,7 +258,7 @@ def run_overhead(settings: Settings) -> list[Row]:
         work = settings.root / name
         overrides = [
             *sweep_overrides(work, n, 1, settings.concurrency, "null"),
-            f"trainable={ZERO_WORK_TRAINABLE}",
+            *settings.zero_work,
         ]
         walls[n] = run_in(settings, name, sweep_command(settings.spec, overrides), (0, 1))
         trials_done[n] = count_child_runs(f"sqlite:///{work / 'mlflow.db'}", settings.experiment)
@@ -241,21 +270,38 @@ def run_overhead(settings: Settings) -> list[Row]:
     return [row]
 
 
-def run_baselines(settings: Settings) -> list[Row]:
-    """Ridge and tuned GBM on the same split, in this process (wall: fit and search only)."""
-    from benchmarks.baselines import gbm, load_splits, ridge
+def zero_work_overrides(spec: SweepSpec, family: ModelFamily) -> tuple[str, ...]:
+    """``--set`` overrides running ``spec`` with the zero-work family of ``family``'s task, on
+    the same table: the family's default source and target when the spec names none."""
+    overrides = [f"trainable={ZERO_WORK_MODULE}:{family.task}"]
+    if not spec.data.source and family.default_source:
+        overrides.append(f"data.source={family.default_source}")
+    if not spec.data.target and family.schema is not None:
+        overrides.append(f"data.target={family.schema.target}")
+    return tuple(overrides)
 
-    splits = load_splits()
+
+def run_baselines(settings: Settings) -> list[Row]:
+    """Non-neural baselines for the spec's task on the spec's split, in this process (wall:
+    fit and search only)."""
+    from benchmarks.baselines import run_baselines as fit_baselines
+    from benchmarks.spec_data import family_and_splits
+    from sweeps.spec import load_spec
+
+    _, splits = family_and_splits(load_spec(settings.spec))
     rows = []
-    for result in (ridge(splits), gbm(splits)):
+    for result in fit_baselines(splits):
+        scores = result["scores"]
         rows.append(
             Row(
                 result["variant"],
                 wall_s=result["wall_s"],
-                best_val_rmse=result["best_val_rmse"],
-                test_rmse=result["test_rmse"],
+                metric=settings.objective.metric,
+                best_val=scores.get(settings.objective.metric),
+                test_metric=settings.test_metric,
+                test_value=scores.get(settings.test_metric),
                 notes="in-process fit time; no start-up",
-                details={"params": result["params"]},
+                details={"params": result["params"], "scores": scores},
             )
         )
     return rows
@@ -290,9 +336,12 @@ def _parent_and_children(client: Any, experiment: str) -> tuple[Any, list[Any]]:
     return parent, children
 
 
-def read_sweep_store(tracking_uri: str, experiment: str) -> dict[str, Any]:
+def read_sweep_store(
+    tracking_uri: str, experiment: str, metric: str, test_metric: str
+) -> dict[str, Any]:
     """Totals of a finished sweep from its MLflow store: child ``epochs_trained`` and
-    ``trial_time_s`` sums, the parent's ``best_val_rmse`` and ``test_rmse``."""
+    ``trial_time_s`` sums, the parent's ``best_<metric>`` (as ``best_val``) and
+    ``test_metric`` (as ``test_value``)."""
     from mlflow import MlflowClient
 
     parent, children = _parent_and_children(MlflowClient(tracking_uri=tracking_uri), experiment)
@@ -304,8 +353,8 @@ def read_sweep_store(tracking_uri: str, experiment: str) -> dict[str, Any]:
         "trials": len(children),
         "epochs_trained": int(sum(c.data.metrics.get("epochs_trained", 0) for c in children)),
         "compute_s": sum(c.data.metrics.get("trial_time_s", 0.0) for c in children),
-        "best_val_rmse": metrics.get("best_val_rmse"),
-        "test_rmse": metrics.get("test_rmse"),
+        "best_val": metrics.get(f"best_{metric}"),
+        "test_value": metrics.get(test_metric),
         "status": status,
     }
 
@@ -368,17 +417,22 @@ def _cell(value: Any, fmt: str = "{:.2f}") -> str:
     return fmt.format(value) if isinstance(value, float) else str(value)
 
 
-def results_table(rows: list[Row], cores: int) -> Table:
-    """The rich table of all rows."""
-    table = Table(title="ray-sweeps vs plain Optuna (lower wall and RMSE are better)")
+def results_table(rows: list[Row], cores: int, objective: Objective, test_metric: str) -> Table:
+    """The rich table of all rows; score columns are named after ``objective`` and
+    ``test_metric``."""
+    better = "lower" if objective.mode == "min" else "higher"
+    table = Table(
+        title=f"ray-sweeps vs plain Optuna (lower wall, {better} {objective.metric} and "
+        f"{test_metric} are better)"
+    )
     columns = [
         ("variant", "left"),
         ("trials", "right"),
         ("wall s (range)", "right"),
         ("x optuna", "right"),
         ("epochs", "right"),
-        ("best val RMSE", "right"),
-        ("test RMSE", "right"),
+        (f"best {objective.metric}", "right"),
+        (test_metric, "right"),
         (f"core eff. ({cores})", "right"),
         ("overhead/trial s", "right"),
         ("peak RSS MB", "right"),
@@ -393,8 +447,8 @@ def results_table(rows: list[Row], cores: int) -> Table:
             _wall_cell(r),
             _cell(r.ratio_to_optuna),
             _cell(r.epochs_trained),
-            _cell(r.best_val_rmse, "{:.4f}"),
-            _cell(r.test_rmse, "{:.4f}"),
+            _cell(r.best_val, "{:.4f}"),
+            _cell(r.test_value, "{:.4f}"),
             _cell(r.core_efficiency),
             _cell(r.overhead_per_trial_s),
             _cell(r.peak_rss_mb, "{:.0f}"),
@@ -431,7 +485,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--json", type=Path, default=DEFAULT_JSON, help="results file")
     parser.add_argument("--overhead-trials", type=int, default=24, help="zero-work trials")
-    parser.add_argument("--spec", type=Path, default=DEFAULT_SPEC, help="sweep spec (YAML)")
+    parser.add_argument(
+        "--spec",
+        default=str(DEFAULT_SPEC),
+        help="sweep spec: a YAML file or a shipped family's name, e.g. breast_cancer "
+        "(default: the abalone spec)",
+    )
     parser.add_argument("--timeout", type=float, default=7200, help="seconds per subprocess")
     parser.add_argument(
         "--repeat",
@@ -449,6 +508,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(
             "--trials, --epochs, --concurrency, --overhead-trials and --repeat must be >= 1"
         )
+    from benchmarks.spec_data import spec_path
+
+    args.spec = spec_path(args.spec)
+    if not args.spec.is_file():
+        parser.error(f"--spec: no spec file {args.spec} (nor a shipped spec of that name)")
     return args
 
 
@@ -458,7 +522,7 @@ def run_variant(name: str, settings: Settings) -> list[Row]:
     started = time.perf_counter()
     try:
         rows = RUNNERS[name](settings)
-    except (VariantFailed, OSError, ValueError, KeyError) as exc:
+    except (VariantFailed, UserError, OSError, ValueError, KeyError, TypeError) as exc:
         console.print(f"[red]{name} failed[/]: {exc}")
         return [Row(name, ok=False, notes=str(exc).splitlines()[0])]
     console.print(f"[bold]{name}[/]: done in {time.perf_counter() - started:.1f}s")
@@ -471,13 +535,24 @@ def main(argv: list[str] | None = None) -> int:
     Returns 0 if every variant succeeded, else 1 (the JSON is written either way).
     """
     args = parse_args(argv)
+    from sweeps.preflight import load_family
     from sweeps.spec import load_spec
 
+    try:
+        spec = load_spec(args.spec)
+        family = load_family(spec.trainable, spec.folder)
+    except UserError as exc:
+        console.print(f"[red]--spec {args.spec}[/]: {exc}")
+        return 2
     machine = machine_info()
     print_machine(machine)
+    console.print(
+        f"[bold]spec[/]: {args.spec} ({family.task}; objective {spec.objective.metric} "
+        f"{spec.objective.mode}, test metric {spec.champion_objective.metric})"
+    )
     root = Path(tempfile.mkdtemp(prefix="bench-"))
     settings = Settings(
-        spec=args.spec.resolve(),
+        spec=args.spec,
         trials=args.trials,
         epochs=args.epochs,
         concurrency=args.concurrency,
@@ -485,7 +560,11 @@ def main(argv: list[str] | None = None) -> int:
         timeout_s=args.timeout,
         root=root,
         cores=machine["cores"],
-        experiment=load_spec(args.spec).experiment,
+        experiment=spec.experiment_name,
+        objective=spec.objective,
+        test_metric=spec.champion_objective.metric,
+        task=family.task,
+        zero_work=zero_work_overrides(spec, family),
     )
     try:
         rounds = []
@@ -504,14 +583,18 @@ def main(argv: list[str] | None = None) -> int:
     add_ratios(rows)
     out = Console(highlight=False)
     out.width = out.width if out.is_terminal else TABLE_WIDTH
-    out.print(results_table(rows, settings.cores))
-    write_json(args.json, machine, args, rows)
+    out.print(results_table(rows, settings.cores, settings.objective, settings.test_metric))
+    write_json(args.json, machine, args, rows, settings)
     console.print(f"results written to {args.json}")
     return 0 if all(r.ok for r in rows) else 1
 
 
 def write_json(
-    path: Path, machine: dict[str, Any], args: argparse.Namespace, rows: list[Row]
+    path: Path,
+    machine: dict[str, Any],
+    args: argparse.Namespace,
+    rows: list[Row],
+    settings: Settings,
 ) -> None:
     """Machine, settings and rows as JSON (non-finite numbers as null)."""
     payload = {
@@ -525,6 +608,11 @@ def write_json(
             "variants": args.variants,
             "repeat": args.repeat,
             "spec": str(args.spec),
+            "experiment": settings.experiment,
+            "task": settings.task,
+            "metric": settings.objective.metric,
+            "mode": settings.objective.mode,
+            "test_metric": settings.test_metric,
         },
         "results": [_finite(asdict(r)) for r in rows],
     }
