@@ -187,7 +187,10 @@ def test_a_parquet_table_in_s3_is_read(bucket, tmp_path, monkeypatch):
     body = io.BytesIO()
     load_dataset("builtin:abalone", SCHEMA).frame.head(400).to_parquet(body)
     bucket.put_object(Bucket=BUCKET, Key="data/abalone.parquet", Body=body.getvalue())
-    result = _validate(f"data.source=s3://{BUCKET}/data/abalone.parquet")
+    result = _validate(
+        f"data.source=s3://{BUCKET}/data/abalone.parquet",
+        f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+    )
     assert result.exit_code == 0, result.output
     assert f"s3://{BUCKET}/data/abalone.parquet: 400 rows" in result.output
 

@@ -74,7 +74,9 @@ def feature_inputs(schema: Schema, train: pd.DataFrame) -> tuple[dict[str, Any],
     inputs: dict[str, Any] = {}
     for column in schema.features:
         dtype = "string" if column.categorical else "float32"
-        inputs[column.name] = keras.Input(shape=(), name=layer_name(column.name), dtype=dtype)
+        # Named like the column (spaces are fine): Keras matches a dict's keys to input names.
+        name = column.name if "/" not in column.name else layer_name(column.name)
+        inputs[column.name] = keras.Input(shape=(), name=name, dtype=dtype)
     parts = []
     if schema.numeric:
         columns = [keras.layers.Reshape((1,))(inputs[c]) for c in schema.numeric]
