@@ -174,6 +174,8 @@ def declared_schema(spec: SweepSpec, family: ModelFamily) -> Schema:
         )
     if spec.data.features is not None:
         features = spec.data.features
+        if any(c.name == target for c in features):
+            raise PreflightError(f"data.features: {target!r} is the target; list it only there")
     elif own is not None and own.target == target:
         features = own.features
     else:

@@ -307,6 +307,11 @@ SCHEMA_CASES = {
         [],
         ["column 'plan' has unknown code 'gold' at row 12; allowed: basic, pro"],
     ),
+    "target declared as a feature": (
+        {},
+        ["data.features={tenure: numeric, churned: categorical}"],
+        ["data.features: 'churned' is the target"],
+    ),
     "target missing": (
         {},
         ["data.target=label"],
