@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeps.spec import Choice, Constant, LogUniform, Param, RandInt, SweepSpec, Uniform, load_spec
+from sweeps.spec import SweepSpec, load_spec
 from trainable.contract import Objective
 from trainable.keras_family import (
     DEFAULT_BATCH_SIZE,
@@ -40,24 +40,9 @@ if TYPE_CHECKING:
     from trainable.tables import Splits
 
 
-def suggest(trial: Any, name: str, param: Param) -> Any:
-    """One spec parameter as an Optuna ``suggest_*`` call (``randint`` bounds are inclusive)."""
-    if isinstance(param, Constant):
-        return param.value
-    if isinstance(param, Choice):
-        return trial.suggest_categorical(name, param.values)
-    if isinstance(param, RandInt):
-        return trial.suggest_int(name, param.low, param.high)
-    if isinstance(param, LogUniform):
-        return trial.suggest_float(name, param.low, param.high, log=True)
-    if isinstance(param, Uniform):
-        return trial.suggest_float(name, param.low, param.high)
-    raise TypeError(f"unsupported parameter {param!r}")
-
-
 def sample_config(trial: Any, spec: SweepSpec) -> dict[str, Any]:
     """A full trial config: suggested values for searched parameters, constants as they are."""
-    return {name: suggest(trial, name, param) for name, param in spec.search.space.items()}
+    return {name: param.suggest(trial, name) for name, param in spec.search.space.items()}
 
 
 @dataclass

@@ -6,32 +6,16 @@ import math
 from typing import Any
 
 import numpy as np
-from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps.spec import Choice, Constant, LogUniform, Param, RandInt, SweepSpec, Uniform
-
-
-def to_tune(param: Param) -> Any:
-    """One spec parameter as a Tune domain (``randint`` bounds are inclusive in the spec)."""
-    if isinstance(param, Constant):
-        return param.value
-    if isinstance(param, Choice):
-        return tune.choice(param.values)
-    if isinstance(param, RandInt):
-        return tune.randint(param.low, param.high + 1)
-    if isinstance(param, LogUniform):
-        return tune.loguniform(param.low, param.high)
-    if isinstance(param, Uniform):
-        return tune.uniform(param.low, param.high)
-    raise TypeError(f"unsupported parameter {param!r}")
+from sweeps.spec import SweepSpec
 
 
 def param_space(spec: SweepSpec) -> dict[str, Any]:
     """Tune's ``param_space``: distributions for searched parameters, plain values for constants."""
-    return {name: to_tune(p) for name, p in spec.search.space.items()}
+    return {name: p.to_tune() for name, p in spec.search.space.items()}
 
 
 def make_searcher(spec: SweepSpec) -> Searcher:

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from sweeps.errors import SpecError
+from sweeps.space import Param, parse_param
 from trainable.contract import CATEGORICAL, NUMERIC, Column, Objective
 
 TRAINABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
@@ -38,94 +39,7 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-# ---------------------------------------------------------------- search space parameters
-
-
-class Uniform(_Strict):
-    """A float drawn uniformly from ``[low, high]``."""
-
-    low: float
-    high: float
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Uniform:
-        if self.low >= self.high:
-            raise ValueError(f"low ({self.low}) must be below high ({self.high})")
-        return self
-
-
-class LogUniform(Uniform):
-    """A float drawn log-uniformly from ``[low, high]``; both bounds positive."""
-
-    @model_validator(mode="after")
-    def _positive(self) -> LogUniform:
-        if self.low <= 0:
-            raise ValueError(f"loguniform bounds must be positive, got low={self.low}")
-        return self
-
-
-class RandInt(_Strict):
-    """An integer drawn uniformly from ``low..high``, both ends included."""
-
-    low: int
-    high: int
-
-    @model_validator(mode="after")
-    def _ordered(self) -> RandInt:
-        if self.low > self.high:
-            raise ValueError(f"low ({self.low}) must not exceed high ({self.high})")
-        return self
-
-
-class Choice(_Strict):
-    """One of a list of values."""
-
-    values: list[Any] = Field(min_length=1)
-
-
-class Constant(_Strict):
-    """A fixed value passed to every trial."""
-
-    value: Any
-
-
-Param = Uniform | LogUniform | RandInt | Choice | Constant
-DISTRIBUTIONS = ("uniform", "loguniform", "randint", "choice")
 _SUBFIELD = "\x1f"  # marks "entry name" inside a mapping field's error message
-
-
-def parse_param(name: str, raw: Any) -> Param:
-    """Turn one YAML space entry into a typed parameter.
-
-    ``{uniform: [lo, hi]}``, ``{loguniform: [lo, hi]}``, ``{randint: [lo, hi]}`` (inclusive),
-    ``{choice: [a, b, ...]}``, or a plain value (a constant).
-    """
-    if not isinstance(raw, dict):
-        return Constant(value=raw)
-    if len(raw) != 1 or next(iter(raw)) not in DISTRIBUTIONS:
-        keys = ", ".join(map(str, raw)) or "nothing"
-        raise ValueError(
-            f"expected exactly one of {', '.join(DISTRIBUTIONS)} or a constant value, got {keys}"
-        )
-    kind, args = next(iter(raw.items()))
-    if kind == "choice":
-        if not isinstance(args, list) or not args:
-            raise ValueError(f"choice needs a non-empty list of values, got {args!r}")
-        return Choice(values=args)
-    if not isinstance(args, list) or len(args) != 2:
-        raise ValueError(f"{kind} needs [low, high], got {args!r}")
-    cls = {"uniform": Uniform, "loguniform": LogUniform, "randint": RandInt}[kind]
-    try:
-        return cls(low=args[0], high=args[1])
-    except ValidationError as exc:
-        raise ValueError(f"{kind} {args}: {_first_message(exc)}") from None
-
-
-def _first_message(exc: ValidationError) -> str:
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err["loc"])
-    msg = err["msg"].removeprefix("Value error, ")
-    return f"{loc}: {msg}" if loc else msg
 
 
 # ---------------------------------------------------------------- sections
@@ -239,16 +153,16 @@ class SearchSpec(_Strict):
         parsed = {}
         for name, entry in raw.items():
             try:
-                parsed[str(name)] = parse_param(str(name), entry)
+                parsed[str(name)] = parse_param(entry)
             except ValueError as exc:
                 raise ValueError(f"{_SUBFIELD}{name}{_SUBFIELD}{exc}") from None
-        if all(isinstance(p, Constant) for p in parsed.values()):
+        if not any(p.searched for p in parsed.values()):
             raise ValueError("has only constants; give at least one distribution to search")
         return parsed
 
     @model_validator(mode="after")
     def _points_inside_space(self) -> SearchSpec:
-        searchable = {k: p for k, p in self.space.items() if not isinstance(p, Constant)}
+        searchable = {k: p for k, p in self.space.items() if p.searched}
         for i, point in enumerate(self.initial_points):
             unknown = sorted(set(point) - set(searchable))
             if unknown:
@@ -259,7 +173,7 @@ class SearchSpec(_Strict):
             for name, param in searchable.items():
                 if name not in point:
                     raise ValueError(f"initial_points[{i}]: missing {name}")
-                if not _inside(param, point[name]):
+                if not param.contains(point[name]):
                     raise ValueError(
                         f"initial_points[{i}].{name}: {point[name]!r} is outside the space"
                     )
@@ -269,16 +183,6 @@ class SearchSpec(_Strict):
     def objective(self) -> Objective:
         """What the sweep optimises: the one place ``metric`` and ``mode`` are read."""
         return Objective(self.metric, self.mode)
-
-
-def _inside(param: Param, value: Any) -> bool:
-    if isinstance(param, Choice):
-        return value in param.values
-    if isinstance(param, RandInt):
-        return isinstance(value, int) and param.low <= value <= param.high
-    if isinstance(param, Uniform):
-        return isinstance(value, int | float) and param.low <= value <= param.high
-    return True
 
 
 class ResourcesSpec(_Strict):
@@ -345,7 +249,7 @@ class SweepSpec(_Strict):
 
     def to_dict(self) -> dict[str, Any]:
         raw = self.model_dump(mode="json")
-        raw["search"]["space"] = {k: _param_to_yaml(p) for k, p in self.search.space.items()}
+        raw["search"]["space"] = {k: p.to_yaml() for k, p in self.search.space.items()}
         if self.data.features is not None:
             raw["data"]["features"] = {c.name: _feature_to_yaml(c) for c in self.data.features}
         return raw
@@ -384,26 +288,17 @@ class SweepSpec(_Strict):
 
     @property
     def searched(self) -> dict[str, Param]:
-        return {k: p for k, p in self.search.space.items() if not isinstance(p, Constant)}
+        return {k: p for k, p in self.search.space.items() if p.searched}
 
     @property
     def constants(self) -> dict[str, Any]:
-        return {k: p.value for k, p in self.search.space.items() if isinstance(p, Constant)}
+        return {k: p.to_tune() for k, p in self.search.space.items() if not p.searched}
 
 
 def _feature_to_yaml(column: Column) -> Any:
     if column.categorical and column.values:
         return {CATEGORICAL: list(column.values)}
     return column.kind
-
-
-def _param_to_yaml(p: Param) -> Any:
-    if isinstance(p, Constant):
-        return p.value
-    if isinstance(p, Choice):
-        return {"choice": p.values}
-    kind = {LogUniform: "loguniform", Uniform: "uniform", RandInt: "randint"}[type(p)]
-    return {kind: [p.low, p.high]}
 
 
 # ---------------------------------------------------------------- loading
@@ -561,12 +456,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 __all__ = [
-    "Choice",
-    "Constant",
-    "LogUniform",
-    "RandInt",
     "SweepSpec",
-    "Uniform",
     "apply_override",
     "default_spec_path",
     "load_spec",

@@ -12,14 +12,13 @@ import contextlib
 import csv
 import importlib.util
 import math
-import numbers
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeps.spec import Choice, LogUniform, Param, RandInt, SweepSpec, Uniform
+from sweeps.spec import SweepSpec
 from sweeps.tracking import trial_run_name
 
 if TYPE_CHECKING:
@@ -115,13 +114,13 @@ def build_study(trials: list[TrialRecord], spec: SweepSpec) -> optuna.Study:
     import optuna
     from optuna.trial import TrialState, create_trial
 
-    distributions = {name: to_distribution(p) for name, p in spec.searched.items()}
+    distributions = {name: p.to_optuna() for name, p in spec.searched.items()}
     direction = spec.objective.direction
     with _optuna_quiet():
         study = optuna.create_study(direction=direction, study_name=spec.name)
     for t in sorted(trials, key=lambda t: t.number):
         params = {
-            k: v for k, v in t.params.items() if k in spec.searched and _inside(spec.searched[k], v)
+            k: v for k, v in t.params.items() if k in spec.searched and spec.searched[k].contains(v)
         }
         study.add_trial(
             create_trial(
@@ -133,25 +132,6 @@ def build_study(trials: list[TrialRecord], spec: SweepSpec) -> optuna.Study:
             )
         )
     return study
-
-
-def to_distribution(param: Param) -> optuna.distributions.BaseDistribution:
-    """The Optuna distribution of a searched spec parameter (not a Constant)."""
-    from optuna.distributions import (
-        CategoricalDistribution,
-        FloatDistribution,
-        IntDistribution,
-    )
-
-    if isinstance(param, Choice):
-        return CategoricalDistribution(param.values)
-    if isinstance(param, RandInt):
-        return IntDistribution(param.low, param.high)  # both ends included, as in the spec
-    if isinstance(param, LogUniform):
-        return FloatDistribution(param.low, param.high, log=True)
-    if isinstance(param, Uniform):
-        return FloatDistribution(param.low, param.high)
-    raise TypeError(f"{type(param).__name__} is not a searched parameter")
 
 
 def build_figures(
@@ -265,16 +245,6 @@ def _learning_curves_axes(top: list[TrialRecord], metric: str) -> Any:
     return ax
 
 
-def _inside(param: Param, value: Any) -> bool:
-    if isinstance(param, Choice):
-        return value in param.values
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    if isinstance(param, RandInt) and value != int(value):
-        return False
-    return param.low <= value <= param.high
-
-
 @contextlib.contextmanager
 def _optuna_quiet() -> Iterator[None]:
     """Optuna's INFO logging and its few-trials / flat-axis UserWarnings, off for a while."""
@@ -294,7 +264,6 @@ __all__ = [
     "TrialRecord",
     "build_figures",
     "build_study",
-    "to_distribution",
     "write_results_csv",
     "write_summary",
 ]

@@ -50,9 +50,7 @@ def _logged(tmp_path, family, target: str, features: tuple = ()):
 
 def test_signature_keeps_the_tables_types(tmp_path):
     loaded, _ = _logged(tmp_path, classification, "grade")
-    types = {
-        c.name: getattr(c.type, "name", str(c.type)) for c in loaded.metadata.signature.inputs
-    }
+    types = {c.name: getattr(c.type, "name", str(c.type)) for c in loaded.metadata.signature.inputs}
     assert types["mean radius"] == "double"
     assert types["visits"] == "long"
     assert types["plan type"] == "Any"  # str and pandas categorical columns both pass

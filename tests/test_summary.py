@@ -13,7 +13,6 @@ from sweeps.summary import (
     TrialRecord,
     build_figures,
     build_study,
-    to_distribution,
     write_summary,
 )
 
@@ -165,8 +164,8 @@ def test_distributions_follow_spec_params():
     )
 
     space = SPEC.searched
-    assert to_distribution(space["layers"]) == IntDistribution(1, 4)
-    assert to_distribution(space["dropout"]) == FloatDistribution(0.0, 0.3)
-    assert to_distribution(space["learning_rate"]) == FloatDistribution(1e-4, 1e-2, log=True)
-    assert to_distribution(space["units"]) == CategoricalDistribution([16, 32, 64, 128])
+    assert space["layers"].to_optuna() == IntDistribution(1, 4)
+    assert space["dropout"].to_optuna() == FloatDistribution(0.0, 0.3)
+    assert space["learning_rate"].to_optuna() == FloatDistribution(1e-4, 1e-2, log=True)
+    assert space["units"].to_optuna() == CategoricalDistribution([16, 32, 64, 128])
     assert set(build_study(TRIALS, SPEC).trials[0].distributions) == set(space)
