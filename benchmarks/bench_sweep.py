@@ -51,7 +51,7 @@ from sweeps.errors import UserError
 from trainable.contract import ModelFamily, Objective
 
 if TYPE_CHECKING:
-    from sweeps.spec import SweepSpec
+    from sweeps.config.spec import SweepSpec
 
 DEFAULT_JSON = REPO / "benchmarks" / "results.json"
 VARIANTS = ("optuna", "sweep", "asha", "overhead", "baselines")
@@ -286,7 +286,7 @@ def run_baselines(settings: Settings) -> list[Row]:
     fit and search only)."""
     from benchmarks.baselines import run_baselines as fit_baselines
     from benchmarks.spec_data import family_and_splits
-    from sweeps.spec import load_spec
+    from sweeps.config.spec import load_spec
 
     _, splits = family_and_splits(load_spec(settings.spec))
     rows = []
@@ -535,8 +535,8 @@ def main(argv: list[str] | None = None) -> int:
     Returns 0 if every variant succeeded, else 1 (the JSON is written either way).
     """
     args = parse_args(argv)
-    from sweeps.preflight import load_family
-    from sweeps.spec import load_spec
+    from sweeps.config.spec import load_spec
+    from sweeps.running.preflight import load_family
 
     try:
         spec = load_spec(args.spec)

@@ -21,13 +21,13 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeps.spec import SweepSpec, load_spec
+from sweeps.config.spec import SweepSpec, load_spec
+from sweeps.environment import set_defaults
 from trainable.contract import Objective
 from trainable.keras_family import (
     DEFAULT_BATCH_SIZE,
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    set_defaults()
     spec = load_spec(
         args.spec,
         [f"search.num_samples={args.trials}", f"search.space.epochs={args.epochs}"],

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from sweeps.spec import SweepSpec
+    from sweeps.config.spec import SweepSpec
     from trainable.contract import ModelFamily
     from trainable.tables import Splits
 
@@ -21,7 +21,7 @@ DEFAULT_SPEC = REPO / "trainable" / "families" / "abalone.yaml"
 
 def spec_path(name: str | Path) -> Path:
     """A spec file: ``name`` as a path, or a shipped family spec's name (``breast_cancer``)."""
-    from sweeps.spec import find_spec_file
+    from sweeps.config.spec import find_spec_file
 
     return find_spec_file(name).resolve()
 
@@ -35,7 +35,7 @@ def family_and_splits(spec: SweepSpec) -> tuple[ModelFamily, Splits]:
         PreflightError: the family cannot be loaded or names no table.
         DataError: the table cannot be read or does not fit the schema.
     """
-    from sweeps.preflight import load_data, load_family
+    from sweeps.running.preflight import load_data, load_family
     from trainable.tables import split_dataset
 
     family = load_family(spec.trainable, spec.folder)

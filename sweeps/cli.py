@@ -8,18 +8,38 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from sweeps.errors import UserError
 from trainable.families import default_spec, shipped_specs
 
 if TYPE_CHECKING:
-    from sweeps.runner import SweepOutcome
+    from sweeps.results import SweepOutcome
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+class _Commands(TyperGroup):
+    """The CLI's one error boundary: a :class:`UserError` from any command is printed as one
+    line per problem, with exit code 2 and no traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except UserError as exc:
+            for line in exc.problems:
+                err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
+            raise typer.Exit(code=2) from None
+
 
 app = typer.Typer(
     name="sweep",
+    cls=_Commands,
     help=(
         "Ray Tune + Optuna hyperparameter sweeps of TensorFlow models, tracked in MLflow "
         "(one parent run per sweep, a nested run per trial) with the best model registered."
@@ -36,9 +56,6 @@ app = typer.Typer(
         "`mlflow ui --backend-store-uri sqlite:///$PWD/mlflow.db`"
     ),
 )
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
 SpecArg = Annotated[
     Path | None,
     typer.Argument(
@@ -74,12 +91,6 @@ JobArg = Annotated[
 ]
 
 
-def _fail(exc: UserError) -> None:
-    for line in exc.problems:
-        err.print(f"[bold red]error:[/] {escape(line)}", soft_wrap=True)
-    raise typer.Exit(code=2)
-
-
 @app.command()
 def validate(spec: SpecArg = None, set_: SetOpt = None) -> None:
     """Check a spec and all a sweep needs, without training.
@@ -87,14 +98,10 @@ def validate(spec: SpecArg = None, set_: SetOpt = None) -> None:
     Check a spec and everything a sweep needs (data, tracking store, storage, trainable) without
     training. Exits 2 and names each problem if something is wrong.
     """
-    from sweeps.preflight import preflight
-    from sweeps.spec import load_spec
+    from sweeps.config.spec import load_spec
+    from sweeps.running.preflight import preflight
 
-    try:
-        prepared = preflight(load_spec(spec, set_))
-    except UserError as exc:
-        _fail(exc)
-        return
+    prepared = preflight(load_spec(spec, set_))
     s = prepared.spec
     out.print(f"[green]ok[/] spec '{s.name}' is valid")
     out.print(
@@ -125,18 +132,15 @@ VerboseOpt = Annotated[
 
 
 def _sweep_and_report(start: Callable[[], SweepOutcome], on_interrupt: str, verbose: bool) -> None:
-    """Run a sweep (new or resumed), print its summary; user errors are one line, exit 2."""
+    """Run a sweep (new or resumed) and print its outcome; exit 1 if nothing was registered."""
     from sweeps.quiet import quiet_libraries
 
     if not verbose:
         quiet_libraries()
-    from sweeps.report import print_outcome
+    from sweeps.views.outcome import print_outcome
 
     try:
         outcome = start()
-    except UserError as exc:
-        _fail(exc)
-        return
     except KeyboardInterrupt:
         err.print(f"[yellow]interrupted[/]: {on_interrupt}")
         raise typer.Exit(code=130) from None
@@ -154,8 +158,8 @@ def run(spec: SpecArg = None, set_: SetOpt = None, verbose: VerboseOpt = False) 
     """
 
     def start() -> SweepOutcome:
-        from sweeps.runner import run_sweep
-        from sweeps.spec import load_spec
+        from sweeps.config.spec import load_spec
+        from sweeps.running.sweep import run_sweep
 
         return run_sweep(load_spec(spec, set_), console=err, verbose=verbose)
 
@@ -183,7 +187,7 @@ def resume(
     """
 
     def start() -> SweepOutcome:
-        from sweeps.runner import resume_sweep
+        from sweeps.running.sweep import resume_sweep
 
         return resume_sweep(sweep, console=err, verbose=verbose)
 
@@ -225,12 +229,9 @@ def ls(
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N sweeps.")] = 20,
 ) -> None:
     """List past sweeps (MLflow parent runs): status, start, trials, best and test values."""
-    from sweeps import views
+    from sweeps.views import tables as views
 
-    try:
-        views.print_sweeps(out, tracking_uri=tracking_uri, experiment=experiment, limit=limit)
-    except UserError as exc:
-        _fail(exc)
+    views.print_sweeps(out, tracking_uri=tracking_uri, experiment=experiment, limit=limit)
 
 
 @app.command()
@@ -253,16 +254,13 @@ def status(
     time; read from MLflow, so it works for sweeps run elsewhere. Given a Ray job id from `sweep
     submit` (raysubmit_...) or --address: that job's state on the cluster.
     """
-    from sweeps import views
-    from sweeps.submit import is_job_id
+    from sweeps.cluster.submit import is_job_id
+    from sweeps.views import tables as views
 
     if address or is_job_id(target):
         _job_status(target, address)
         return
-    try:
-        views.print_sweep_status(out, target, tracking_uri=tracking_uri, experiment=experiment)
-    except UserError as exc:
-        _fail(exc)
+    views.print_sweep_status(out, target, tracking_uri=tracking_uri, experiment=experiment)
 
 
 @app.command()
@@ -276,12 +274,9 @@ def best(
     A sweep's best trial: hyperparameters, metrics, child run id, and the model version
     registered from the sweep with its aliases.
     """
-    from sweeps import views
+    from sweeps.views import tables as views
 
-    try:
-        views.print_best(out, sweep, tracking_uri=tracking_uri, experiment=experiment)
-    except UserError as exc:
-        _fail(exc)
+    views.print_best(out, sweep, tracking_uri=tracking_uri, experiment=experiment)
 
 
 @app.command()
@@ -309,13 +304,9 @@ def submit(
     shipped along): the sweep goes on if this machine sleeps. Follows the job's log and exits
     non-zero if the job fails.
     """
-    from sweeps import submit as jobs
+    from sweeps.cluster import submit as jobs
 
-    try:
-        submission = jobs.submit_sweep(spec, set_, address, working_dir)
-    except UserError as exc:
-        _fail(exc)
-        return
+    submission = jobs.submit_sweep(spec, set_, address, working_dir)
     for warning in submission.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     job, at = submission.job_id, submission.address
@@ -339,36 +330,29 @@ def logs(
 
     Print the log of a sweep submitted with `sweep submit` (the driver's output on the cluster).
     """
-    from sweeps import submit as jobs
+    from sweeps.cluster import submit as jobs
 
     if follow:
         _follow(job, address)
         return
-    try:
-        sys.stdout.write(jobs.job_logs(address, job))
-    except UserError as exc:
-        _fail(exc)
+    sys.stdout.write(jobs.job_logs(address, job))
 
 
 def _job_status(job: str | None, address: str | None) -> None:
     """Print what the cluster knows about a submitted sweep job."""
-    from sweeps import submit as jobs
+    from sweeps.cluster import submit as jobs
 
-    try:
-        if not job:
-            raise UserError("status: give the job id `sweep submit` printed (raysubmit_...)")
-        details = jobs.job_details(address, job)
-        log = jobs.job_logs(address, job)
-    except UserError as exc:
-        _fail(exc)
-        return
+    if not job:
+        raise UserError("status: give the job id `sweep submit` printed (raysubmit_...)")
+    details = jobs.job_details(address, job)
+    log = jobs.job_logs(address, job)
     for label, value in jobs.describe(details, log):
         out.print(f"{label:<10} {value}")
 
 
 def _follow(job: str, address: str | None) -> None:
     """Stream a job's log to stdout until it ends; exit 1 unless it succeeded."""
-    from sweeps import submit as jobs
+    from sweeps.cluster import submit as jobs
 
     def write(chunk: str) -> None:
         sys.stdout.write(chunk)
@@ -376,9 +360,6 @@ def _follow(job: str, address: str | None) -> None:
 
     try:
         final = jobs.follow_logs(address, job, write)
-    except UserError as exc:
-        _fail(exc)
-        return
     except KeyboardInterrupt:
         err.print(
             f"[yellow]detached[/]: job {job} goes on running on the cluster "
@@ -403,7 +384,7 @@ def main() -> None:
 def _exit(code: object) -> None:
     """Exit; after a sweep, skip the interpreter's teardown of Ray, MLflow and the rest (over
     a second, spent on nothing the user can see)."""
-    from sweeps.ray_runtime import wait_for_ray_to_stop
+    from sweeps.running.ray_runtime import wait_for_ray_to_stop
 
     code = code if isinstance(code, int) else (0 if code is None else 1)
     wait_for_ray_to_stop()

@@ -1,4 +1,5 @@
-"""Keep library chatter off the user's terminal."""
+"""Keep library chatter off the user's terminal: log filters, warnings, and C++ lines written
+straight to the standard error."""
 
 from __future__ import annotations
 
@@ -9,23 +10,7 @@ import sys
 import warnings
 from collections.abc import Iterator
 
-#: Set before Ray, Tune or TensorFlow are imported.
-QUIET_ENV = {
-    "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_AIR_NEW_OUTPUT": "0",  # the legacy reporter honours verbose=0 (the new one prints boxes)
-    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": "0",
-    "TF_CPP_MIN_LOG_LEVEL": "2",
-}
-
-
-#: For processes the driver starts (Ray workers, the registrar's child): quiet TensorFlow
-#: start-up and no library warnings in their logs.
-CHILD_ENV = {"TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-
-
-def child_env() -> dict[str, str]:
-    """:data:`CHILD_ENV`, with any value the user set in this environment kept."""
-    return {key: os.environ.get(key, value) for key, value in CHILD_ENV.items()}
+from sweeps.environment import QUIET_ENV, set_defaults
 
 
 class _DropMessages(logging.Filter):
@@ -40,8 +25,7 @@ class _DropMessages(logging.Filter):
 
 def quiet_libraries() -> None:
     """Environment defaults and filters for a clean terminal (a user's explicit env wins)."""
-    for key, value in QUIET_ENV.items():
-        os.environ.setdefault(key, value)
+    set_defaults(QUIET_ENV)
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\..*)?")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow(\..*)?")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)

@@ -4,10 +4,10 @@ best trial can always be registered (a real sweep: local Ray, TensorFlow, MLflow
 from __future__ import annotations
 
 import pytest
-from conftest import DEFAULT_SPEC, only_checkpoint_state, small_spec_overrides
+from helpers import DEFAULT_SPEC, only_checkpoint_state, small_spec_overrides
 
-from sweeps.runner import run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.sweep import run_sweep
 
 EPOCHS = 4
 ASHA = f"{{type: asha, max_t: {EPOCHS}, grace_period: 1, reduction_factor: 2}}"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_SPEC
+from helpers import DEFAULT_SPEC
 from typer.testing import CliRunner
 
 from sweeps.cli import app

@@ -6,8 +6,8 @@ from __future__ import annotations
 from rich.console import Console
 
 from benchmarks.bench_sweep import Row, median_rows, results_table, zero_work_overrides
-from sweeps.preflight import check_objective, load_family
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.preflight import check_objective, load_family
 from trainable.contract import Objective
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
-from sweeps.registry import promote
+from sweeps.registration.registry import promote
 from trainable.contract import Objective
 
 MODEL = "alias-test-model"

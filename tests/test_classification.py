@@ -13,12 +13,12 @@ import urllib.request
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import CLASSIFICATION_SPEC, small_spec_overrides
+from helpers import CLASSIFICATION_SPEC, small_spec_overrides
 from mlflow import MlflowClient
 from servers import free_port, wait_for_http
 
-from sweeps.runner import run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.sweep import run_sweep
 
 CLASSES = ["benign", "malignant"]
 

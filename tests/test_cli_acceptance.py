@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from conftest import DEFAULT_SPEC, cli_env, sweep_command
+from helpers import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 
 

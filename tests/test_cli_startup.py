@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from conftest import DEFAULT_SPEC
+from helpers import DEFAULT_SPEC
 
 PROBE = """
 import sys

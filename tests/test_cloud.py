@@ -11,14 +11,14 @@ import os
 
 import boto3
 import pytest
-from conftest import DEFAULT_SPEC, holdout_rmse, small_spec_overrides
+from helpers import DEFAULT_SPEC, holdout_rmse, small_spec_overrides
 from mlflow import MlflowClient
 from servers import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, mlflow_server, moto_server
 from typer.testing import CliRunner
 
 from sweeps.cli import app
-from sweeps.runner import run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.sweep import run_sweep
 from trainable.families.abalone import SCHEMA
 from trainable.tables import load_dataset
 

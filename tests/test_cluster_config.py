@@ -17,9 +17,8 @@ from typing import Any
 
 import pytest
 import yaml
+from cluster_config import check_cluster_config
 from packaging.specifiers import SpecifierSet
-
-from sweeps.cluster_config import check_cluster_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = ROOT / "cluster.yaml"

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import REPO, TESTS
+from helpers import REPO, TESTS
 from ray_nodes import worker_port_range
 from servers import free_port, mlflow_server
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import REPO
+from helpers import REPO
 
 from trainable.families import abalone, breast_cancer
 from trainable.keras_family import MODEL_FILE, STATE_FILE
@@ -23,7 +23,9 @@ def _family_words() -> set[str]:
     return words - {"val_loss", "test_loss"}  # Keras's own name for any model's loss
 
 
-@pytest.mark.parametrize("path", sorted((REPO / "sweeps").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path", sorted((REPO / "sweeps").rglob("*.py")), ids=lambda p: str(p.relative_to(REPO))
+)
 def test_no_driver_module_names_a_familys_columns_metrics_or_files(path):
     text = path.read_text()
     # Names as code uses them: quoted, or a metric/file name anywhere ("length" is also English).

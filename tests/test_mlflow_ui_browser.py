@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import DEFAULT_SPEC, small_spec_overrides
+from helpers import DEFAULT_SPEC, small_spec_overrides
 from servers import mlflow_server
 
-from sweeps.runner import SweepOutcome, run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.results import SweepOutcome
+from sweeps.running.sweep import run_sweep
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -4,11 +4,11 @@ checkpoints and registers on MAE (asserted from what lands in MLflow and the che
 from __future__ import annotations
 
 import pytest
-from conftest import DEFAULT_SPEC, only_checkpoint_state, small_spec_overrides
+from helpers import DEFAULT_SPEC, only_checkpoint_state, small_spec_overrides
 from mlflow import MlflowClient
 
-from sweeps.runner import run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.sweep import run_sweep
 from trainable.contract import Objective
 
 EPOCHS = 8

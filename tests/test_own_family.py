@@ -12,7 +12,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, cli_env, sweep_command
+from helpers import REPO, cli_env, sweep_command
 from mlflow import MlflowClient
 
 README_FILE = re.compile(r"<!-- file: (\S+) -->\n```\w+\n(.*?)```", re.DOTALL)
@@ -128,8 +128,8 @@ def test_no_file_of_the_repository_is_touched(own_sweep):
 def test_trial_workers_get_the_family_without_its_folder_on_their_path(ray_session, tmp_path):
     """The session's Ray workers cannot import from ``tmp_path``: the family travels pickled
     by value, as it does to a cluster's workers."""
-    from sweeps.runner import run_sweep
-    from sweeps.spec import load_spec
+    from sweeps.config.spec import load_spec
+    from sweeps.running.sweep import run_sweep
 
     for name, text in readme_files().items():
         (tmp_path / name).write_text(text)

@@ -6,12 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import cli_env
+from helpers import cli_env
 
 PROBE = """
 import psutil
 import ray
-from sweeps.ray_runtime import init_ray, stop_local_ray_in_background, wait_for_ray_to_stop
+from sweeps.running.ray_runtime import init_ray, stop_local_ray_in_background, wait_for_ray_to_stop
 
 init_ray()
 

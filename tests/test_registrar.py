@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
-from sweeps.registrar import Registrar, RegistrationFailed, RegistrationJob
-from sweeps.registry import Lineage
+from sweeps.registration.registrar import Registrar, RegistrationFailed, RegistrationJob
+from sweeps.registration.registry import Lineage
 from trainable.contract import Objective
 from trainable.families.abalone import REFERENCE_CONFIG, SCHEMA, family
 from trainable.keras_family import MODEL_FILE

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import time
 
-from conftest import DEFAULT_SPEC, cli_env, sweep_command
+from helpers import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 
 TRIALS = 4
@@ -92,7 +92,7 @@ def _fake_sweep(root, name: str) -> None:
 
 
 def test_resume_finds_the_newest_sweep_of_a_name(tmp_path, monkeypatch):
-    from sweeps.runner import locate_sweep
+    from sweeps.running.resume import locate_sweep
 
     monkeypatch.chdir(tmp_path)
     _fake_sweep(tmp_path, "abalone-20261101-090000")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import DEFAULT_SPEC
+from helpers import DEFAULT_SPEC
 
-from sweeps.search import make_searcher, param_space
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.search import make_searcher, param_space
 from trainable.families.abalone import REFERENCE_CONFIG
 
 SUGGESTIONS = 12  # past Optuna's 10 random start-up trials, so TPE itself is exercised
@@ -54,7 +54,7 @@ def test_suggestions_stay_inside_the_space():
 def test_stop_epochs_are_the_rungs_of_rays_asha_bracket():
     import math
 
-    from sweeps.search import make_scheduler, stop_epochs
+    from sweeps.running.search import make_scheduler, stop_epochs
 
     for grace, max_t, factor in [(10, 100, 3), (5, 20, 3), (1, 4, 2), (10, 90, 3), (3, 50, 2.5)]:
         spec = load_spec(
@@ -69,6 +69,6 @@ def test_stop_epochs_are_the_rungs_of_rays_asha_bracket():
 
 
 def test_a_sweep_without_a_scheduler_has_no_stop_epochs():
-    from sweeps.search import stop_epochs
+    from sweeps.running.search import stop_epochs
 
     assert stop_epochs(load_spec(DEFAULT_SPEC, ["search.scheduler=null"])) == []

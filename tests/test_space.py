@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from sweeps import space
-from sweeps.space import Choice, Constant, LogUniform, Param, RandInt, Uniform, parse_param
+from sweeps.config import space
+from sweeps.config.space import Choice, Constant, LogUniform, Param, RandInt, Uniform, parse_param
 
 
 def test_yaml_round_trip():
@@ -77,14 +77,15 @@ def test_a_new_distribution_is_one_class(monkeypatch, tmp_path):
             return CategoricalDistribution(list(range(1, self.high + 1, 2)))
 
     monkeypatch.setitem(space.DISTRIBUTIONS, "odd", Odd)
-    from sweeps.search import param_space
-    from sweeps.spec import load_spec
-    from sweeps.summary import TrialRecord, build_study
+    from sweeps.config.spec import load_spec
+    from sweeps.record.artifacts import build_study
+    from sweeps.results import TrialRecord
+    from sweeps.running.search import param_space
 
     spec = load_spec(None, ["search.space.layers={odd: 5}", "search.initial_points=[]"])
     assert spec.to_dict()["search"]["space"]["layers"] == {"odd": 5}
     assert param_space(spec)["layers"].categories == [1, 3, 5]
-    record = TrialRecord(1, {"layers": 3}, 2.0, "COMPLETE")
+    record = TrialRecord(1, best_value=2.0, config={"layers": 3})
     assert build_study([record], spec).trials[0].params == {"layers": 3}
     with pytest.raises(Exception, match="outside the space"):
         load_spec(None, ["search.space.layers={odd: 5}", "search.initial_points=[{layers: 2}]"])

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import DEFAULT_SPEC, REPO
+from helpers import DEFAULT_SPEC, REPO
 from servers import free_port
 
-from sweeps.submit import entrypoint, is_job_id
+from sweeps.cluster.submit import entrypoint, is_job_id
 
 
 def sweep(*args: str, cwd=REPO) -> subprocess.CompletedProcess[str]:

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from sweeps.spec import load_spec
-from sweeps.summary import (
-    TrialRecord,
+from sweeps.config.spec import load_spec
+from sweeps.record.artifacts import (
     build_figures,
     build_study,
     write_summary,
 )
+from sweeps.results import ERROR, TrialRecord
 
 PLOTS = ["optimization_history", "parallel_coordinates", "param_importances", "learning_curves"]
 SPEC = load_spec(None, ["search.num_samples=6", "search.scheduler=null"])
@@ -33,9 +33,11 @@ def _trial(number: int, value: float | None, **params: object) -> TrialRecord:
     }
     base.update(params)
     if value is None:
-        return TrialRecord(number, base, None, "FAIL", [], run_id=f"run{number}")
+        return TrialRecord(number, status=ERROR, config=base, run_id=f"run{number}")
     history = [value + 0.5 * (8 - epoch) for epoch in range(number + 2)]
-    return TrialRecord(number, base, value, "COMPLETE", history, run_id=f"run{number}")
+    return TrialRecord(
+        number, best_value=value, config=base, history=history, run_id=f"run{number}"
+    )
 
 
 TRIALS = [
@@ -46,7 +48,7 @@ TRIALS = [
     _trial(5, 2.05),
     _trial(6, 2.60),
 ]
-COMPLETE = [t for t in TRIALS if t.state == "COMPLETE"]
+COMPLETE = [t for t in TRIALS if t.complete]
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +118,7 @@ def test_html_report_holds_every_plot(summary, plot):
 def test_history_has_one_point_per_complete_trial(figures):
     points = next(t for t in figures["optimization_history"].data if t.name == METRIC)
     assert len(points.x) == len(COMPLETE)
-    assert sorted(points.y) == sorted(t.value for t in COMPLETE)
+    assert sorted(points.y) == sorted(t.best_value for t in COMPLETE)
 
 
 def test_parallel_coordinates_has_one_line_per_complete_trial(figures):
@@ -138,7 +140,7 @@ def test_importances_skipped_with_one_complete_trial(tmp_path):
 
 
 def test_importances_skipped_when_no_param_varies(tmp_path):
-    same = TRIALS[0].params
+    same = TRIALS[0].config
     trials = [_trial(1, 2.4), _trial(2, 2.1, **same), _trial(3, 2.9, **same)]
     names = {p.name for p in write_summary(trials, SPEC, tmp_path)}
     assert 'id="param_importances"' not in (tmp_path / "summary.html").read_text()

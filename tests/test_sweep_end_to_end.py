@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from conftest import DEFAULT_SPEC, holdout_rmse, only_checkpoint_state, small_spec_overrides
+from helpers import DEFAULT_SPEC, holdout_rmse, only_checkpoint_state, small_spec_overrides
 
-from sweeps.runner import run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.sweep import run_sweep
 
 EXPECTED_TRIALS = 4
 EPOCHS = 3
@@ -97,7 +97,7 @@ def test_registered_model_takes_any_dataframe_slice_and_column_types(sweep):
 
     import mlflow
     import numpy as np
-    from conftest import abalone_test_split
+    from helpers import abalone_test_split
 
     outcome, _ = sweep
     reg = outcome.registration

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from mlflow import MlflowClient
 
-from sweeps.tracking import SweepTracker
+from sweeps.record.runs import SweepTracker
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import os
 import subprocess
 import time
 
-from conftest import DEFAULT_SPEC, cli_env, sweep_command
+from helpers import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 from servers import free_port, start_mlflow_server, stop_server
 

@@ -4,11 +4,11 @@ MLflow with its error, and the sweep goes on."""
 from __future__ import annotations
 
 import pytest
-from conftest import DEFAULT_SPEC, small_spec_overrides
+from helpers import DEFAULT_SPEC, small_spec_overrides
 from mlflow import MlflowClient
 
-from sweeps.runner import run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.running.sweep import run_sweep
 
 
 def _sweep(tmp, trainable: str, trials: int, epochs: int):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from conftest import DEFAULT_SPEC, small_spec_overrides
+from helpers import DEFAULT_SPEC, small_spec_overrides
 from servers import free_port
 from typer.testing import CliRunner
 
 from sweeps.cli import app
-from sweeps.runner import SweepOutcome, run_sweep
-from sweeps.spec import load_spec
+from sweeps.config.spec import load_spec
+from sweeps.results import SweepOutcome
+from sweeps.running.sweep import run_sweep
 
 TRIALS = 2
 runner = CliRunner()

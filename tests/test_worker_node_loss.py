@@ -7,7 +7,7 @@ import subprocess
 import time
 
 import pytest
-from conftest import DEFAULT_SPEC, cli_env, sweep_command
+from helpers import DEFAULT_SPEC, cli_env, sweep_command
 from mlflow import MlflowClient
 from ray_nodes import RAY_ENV, RayNode
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 
-from sweeps.writer import BackgroundWriter
+from sweeps.record.writer import BackgroundWriter
 
 
 def test_calls_run_in_the_order_submitted():

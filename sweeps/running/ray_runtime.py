@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any
 
-from sweeps.quiet import child_env
+from sweeps.environment import child_env, set_defaults
 
 _started_here = False
 _stopping: threading.Thread | None = None
@@ -21,8 +21,7 @@ def init_ray(verbose: bool = False) -> None:
 
     if ray.is_initialized():
         return
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    set_defaults()
     address = os.environ.get("RAY_ADDRESS")
     options: dict[str, Any] = {
         # "local" starts a private Ray; None would silently join any cluster `ray start` left.

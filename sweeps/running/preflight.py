@@ -15,10 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sweeps.config.spec import SweepSpec
 from sweeps.errors import PreflightError
-from sweeps.spec import SweepSpec
-from sweeps.storage import check_writable, resolve_storage
-from sweeps.tracking import is_local_store, make_client, redact_uri, resolve_tracking_uri
+from sweeps.record.client import (
+    is_local_store,
+    make_client,
+    quick_requests,
+    redact_uri,
+    resolve_tracking_uri,
+)
+from sweeps.running.storage import check_writable, resolve_storage
 from trainable.contract import ModelFamily, Objective, Schema
 from trainable.tables import DataError, Dataset, Splits, load_dataset, split_dataset
 
@@ -214,7 +220,7 @@ def check_tracking(uri: str, experiment: str) -> None:
         return
     if uri.startswith(("http://", "https://")):
         _check_http_server(uri)
-    with _quick_mlflow_requests():
+    with quick_requests():
         try:
             make_client(uri).get_experiment_by_name(experiment)
         except Exception as exc:  # noqa: BLE001 - any failure means the server is unusable
@@ -246,23 +252,6 @@ def _check_http_server(uri: str) -> None:
         raise PreflightError(
             f"tracking.uri: MLflow server {redact_uri(uri)}: no answer in {TRACKING_TIMEOUT_S}s"
         ) from None
-
-
-class _quick_mlflow_requests:
-    """Fail fast instead of MLflow's default minutes of HTTP retries."""
-
-    _settings = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "15"}
-
-    def __enter__(self) -> None:
-        self._saved = {k: os.environ.get(k) for k in self._settings}
-        os.environ.update(self._settings)
-
-    def __exit__(self, *exc: Any) -> None:
-        for key, value in self._saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def _brief(exc: Exception) -> str:

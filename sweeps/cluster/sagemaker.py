@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sweeps.spec import ARN_PATTERN
+from sweeps.config.spec import ARN_PATTERN
 
 
 @dataclass(frozen=True)

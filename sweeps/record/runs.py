@@ -1,7 +1,7 @@
-"""MLflow record of a sweep: the experiment, one parent run, one nested child run per trial.
+"""A sweep's runs in MLflow: one parent run, and one nested child run per trial.
 
 All MLflow traffic leaves from the driver. Writes during the sweep go through a
-:class:`~sweeps.writer.BackgroundWriter` (ordered, retried); each trial's child run is found
+:class:`~sweeps.record.writer.BackgroundWriter` (ordered, retried); each trial's child run is found
 again by its ``ray.trial_id`` tag, so a resumed sweep reuses child runs instead of duplicating
 them, and metric steps already logged are not logged twice.
 """
@@ -9,23 +9,25 @@ them, and metric steps already logged are not logged twice.
 from __future__ import annotations
 
 import math
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeps.writer import BackgroundWriter
+from sweeps.record.client import (
+    dataset_input,
+    ensure_experiment,
+    git_commit,
+    local_artifact_location,
+)
+from sweeps.record.writer import BackgroundWriter
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
-    from sweeps.spec import SweepSpec
+    from sweeps.config.spec import SweepSpec
     from trainable.tables import Dataset
 
-LOCAL_STORE_FILE = "mlflow.db"
 TAG_PARENT = "mlflow.parentRunId"
 TAG_RUN_NAME = "mlflow.runName"
 TAG_TRIAL_ID = "ray.trial_id"
@@ -42,58 +44,6 @@ MAX_PARAM_LENGTH = 500
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 #: Least seconds between two metric writes of one trial (see SweepTracker.log_epoch).
 EPOCH_BATCH_S = 1.0
-
-
-def resolve_tracking_uri(spec_uri: str | None, cwd: Path | None = None) -> str:
-    """The spec's URI, else ``MLFLOW_TRACKING_URI``, else a SQLite store in the working folder."""
-    uri = spec_uri or os.environ.get("MLFLOW_TRACKING_URI")
-    if uri:
-        return uri
-    return f"sqlite:///{(cwd or Path.cwd()).resolve() / LOCAL_STORE_FILE}"
-
-
-def redact_uri(uri: str) -> str:
-    """``uri`` without any ``user:password@`` part, for printing."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri
-
-
-def make_client(uri: str) -> MlflowClient:
-    """An MlflowClient for ``uri``, also set as the process-wide tracking URI.
-
-    The sagemaker-mlflow plugin signs requests for the ARN in the *global* tracking URI, not
-    the client's (see aws/sagemaker-mlflow#15), so the driver sets both; it is the only
-    MLflow user in the process.
-    """
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    return mlflow.MlflowClient(tracking_uri=uri)
-
-
-def is_local_store(uri: str) -> bool:
-    """A store that this process reads and writes directly (no server)."""
-    if uri.startswith(("sqlite:", "file:")):
-        return True
-    return "://" not in uri and not uri.startswith(("arn:", "databricks"))
-
-
-def git_commit(folder: Path | None = None) -> str | None:
-    """The commit checked out in ``folder`` (the working folder), if it is a git checkout."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=folder or Path.cwd(),
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def trial_run_name(number: int) -> str:
@@ -214,9 +164,9 @@ class SweepTracker:
             self.parent_run_id, params=[Param(k, v[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         )
         self.client.log_text(self.parent_run_id, spec.to_yaml(), "spec.yaml")
-        self.client.log_inputs(self.parent_run_id, datasets=[_dataset_input(dataset)])
+        self.client.log_inputs(self.parent_run_id, datasets=[dataset_input(dataset)])
 
-    def log_summary(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
+    def log_best(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
         """Best trial's hyperparameters (``best.*`` params) and metrics on the parent run."""
         from mlflow.entities import Metric, Param
 
@@ -401,52 +351,3 @@ class SweepTracker:
         if error:
             self.client.log_text(run_id, error, "error.txt")
         self.client.set_terminated(run_id, status=status)
-
-
-def local_artifact_location(uri: str) -> str | None:
-    """For a local SQLite store, ``mlruns`` beside the database file (MLflow's own default is
-    ``./mlruns`` in whatever folder the first run happened in); None for servers."""
-    if not uri.startswith("sqlite:///"):
-        return None
-    return str(Path(uri.removeprefix("sqlite:///")).resolve().parent / "mlruns")
-
-
-def ensure_experiment(client: MlflowClient, name: str, artifact_location: str | None = None) -> str:
-    """The id of experiment ``name``, created if missing (once, on the driver: mlflow#4123)."""
-    from mlflow.exceptions import MlflowException
-
-    experiment = client.get_experiment_by_name(name)
-    if experiment is not None:
-        if experiment.lifecycle_stage == "deleted":
-            client.restore_experiment(experiment.experiment_id)
-        return experiment.experiment_id
-    try:
-        return client.create_experiment(name, artifact_location=artifact_location)
-    except MlflowException:  # created meanwhile by another sweep
-        experiment = client.get_experiment_by_name(name)
-        if experiment is None:
-            raise
-        return experiment.experiment_id
-
-
-def _dataset_input(dataset: Dataset):
-    import mlflow.data
-    from mlflow.entities import DatasetInput, InputTag
-    from mlflow.utils.mlflow_tags import MLFLOW_DATASET_CONTEXT
-
-    from trainable.tables import source_origin
-
-    ds = mlflow.data.from_pandas(
-        dataset.frame,
-        source=source_origin(dataset.source),
-        targets=dataset.target,
-        name=Path(dataset.source.split(":")[-1]).stem or "data",
-        digest=dataset.sha256[:16],
-    )
-    return DatasetInput(
-        dataset=ds._to_mlflow_entity(),
-        tags=[
-            InputTag(MLFLOW_DATASET_CONTEXT, "training"),
-            InputTag("sha256", dataset.sha256),
-        ],
-    )

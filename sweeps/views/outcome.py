@@ -1,4 +1,5 @@
-"""The human-readable end-of-sweep summary."""
+"""The end of ``sweep run`` / ``resume`` on the terminal: top trials, where the MLflow record
+is, the registered version and what happened to its alias."""
 
 from __future__ import annotations
 
@@ -7,11 +8,11 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from sweeps.sagemaker import parse_arn
-from sweeps.tracking import is_local_store, redact_uri
+from sweeps.cluster.sagemaker import parse_arn
+from sweeps.record.client import is_local_store, redact_uri
 
 if TYPE_CHECKING:
-    from sweeps.runner import SweepOutcome
+    from sweeps.results import SweepOutcome
 
 
 def _fmt(value: object) -> str:

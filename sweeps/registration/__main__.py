@@ -1,11 +1,12 @@
-"""The registrar's child process:
-``python -m sweeps.registration_child TRACKING_URI MODULE:ATTR [SPEC_FOLDER]``.
+"""The registrar's child process, a job of its own:
+``python -m sweeps.registration TRACKING_URI MODULE:ATTR [SPEC_FOLDER]``.
 
-As soon as it starts it imports TensorFlow, Keras and MLflow, opens the MLflow
-client and loads the model family (whose module may register custom Keras objects needed to
-load the model), then waits for one job: the path of a pickled
-:class:`RegistrationJob` on stdin. It writes the :class:`~sweeps.registry.Registration` beside
-the job as ``.out``. Nothing here imports Ray: the start-up is only what registration needs.
+As soon as it starts it imports TensorFlow, Keras and MLflow, opens the MLflow client and
+loads the model family (whose module may register custom Keras objects needed to load the
+model), then waits for one job: the path of a pickled
+:class:`~sweeps.registration.job.RegistrationJob` on stdin. It writes the
+:class:`~sweeps.registration.registry.Registration` beside the job as ``.out``. Nothing here
+imports Ray: the start-up is only what registration needs.
 """
 
 from __future__ import annotations
@@ -14,28 +15,13 @@ import os
 import pickle
 import sys
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sweeps.registration.job import RegistrationJob
+
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from sweeps.registry import Lineage
-    from trainable.contract import ModelFamily, Objective, Schema
-
-
-@dataclass
-class RegistrationJob:
-    """What to register: the best trial's checkpoint (a local folder) and where it came from."""
-
-    checkpoint_dir: str
-    test: pd.DataFrame
-    schema: Schema
-    lineage: Lineage
-    model_name: str
-    alias: str
-    champion: Objective
+    from trainable.contract import ModelFamily
 
 
 def warm_up(tracking_uri: str, trainable: str, folder: str | None = None):
@@ -46,8 +32,8 @@ def warm_up(tracking_uri: str, trainable: str, folder: str | None = None):
         import keras  # noqa: F401 - loads TensorFlow
     import mlflow.pyfunc  # noqa: F401
 
-    from sweeps.preflight import load_family
-    from sweeps.tracking import make_client
+    from sweeps.record.client import make_client
+    from sweeps.running.preflight import load_family
 
     family: ModelFamily = load_family(trainable, folder)
     return make_client(tracking_uri), family
@@ -66,7 +52,7 @@ def _map_installed_packages() -> None:
 
 def main(argv: list[str]) -> int:
     """Warm up, then run the one job named on stdin (none: the sweep had nothing to register)."""
-    from sweeps.registry import register_best
+    from sweeps.registration.registry import register_best
 
     tracking_uri, trainable, *folder = argv
     client, family = warm_up(tracking_uri, trainable, folder[0] if folder else None)
@@ -76,8 +62,7 @@ def main(argv: list[str]) -> int:
     if not line:
         return 0
     waiting.join()
-    # The job's fields, not the dataclass, are pickled: this module runs as __main__ here.
-    job = RegistrationJob(**pickle.loads(Path(line).read_bytes()))
+    job: RegistrationJob = pickle.loads(Path(line).read_bytes())
     registration = register_best(
         client,
         family,

@@ -45,7 +45,6 @@ class BackgroundWriter:
         self._pending = 0
         self._lock = threading.Condition()
         self._closed = False
-        self.last_error: str | None = None
         self.dropped: list[str] = []
         self._thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
         self._thread.start()
@@ -86,12 +85,10 @@ class BackgroundWriter:
             while True:
                 try:
                     op.fn()
-                    self.last_error = None
                     break
                 except Exception as exc:  # noqa: BLE001 - decided by is_retriable
-                    self.last_error = f"{op.name}: {type(exc).__name__}: {exc}"
                     if not is_retriable(exc):
-                        self.dropped.append(self.last_error)
+                        self.dropped.append(f"{op.name}: {type(exc).__name__}: {exc}")
                         log.error("MLflow %s failed and was dropped: %s", op.name, exc)
                         break
                     log.warning("MLflow %s failed, retrying in %.1fs: %s", op.name, delay, exc)

@@ -3,7 +3,7 @@
 What the model is, how it is loaded, evaluated and logged is its family's business (see
 :mod:`trainable.contract`); this module records the result and decides the alias.
 :func:`register_best` loads the family's model (TensorFlow for a Keras family), so it runs in
-the registrar's child process (:mod:`sweeps.registrar`), never in the driver.
+the registrar's child process (:mod:`sweeps.registration.registrar`), never in the driver.
 """
 
 from __future__ import annotations

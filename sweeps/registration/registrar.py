@@ -1,9 +1,9 @@
 """Registration in a child process, so the driver never loads TensorFlow.
 
-The child (:mod:`sweeps.registration_child`) does its slow start-up (TensorFlow, Keras,
-MLflow: about 4 s) as soon as it is started, then waits for its job. The runner starts it
+The child (``python -m sweeps.registration``) does its slow start-up (TensorFlow, Keras,
+MLflow: about 4 s) as soon as it is started, then waits for its job. The sweep starts it
 while the last trials run, on a core the finished trials freed (:class:`StartWhenCoresFree`),
-and the registration itself runs while the driver writes the summary.
+and the registration itself runs while the driver writes the summary artifacts.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 from ray.tune import Callback
 
-from sweeps.quiet import child_env
-from sweeps.registration_child import RegistrationJob
+from sweeps.environment import child_env
+from sweeps.registration.job import RegistrationJob
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
-    from sweeps.registry import Registration
+    from sweeps.registration.registry import Registration
 
 LOG_TAIL_LINES = 25
 
@@ -61,7 +61,7 @@ class Registrar:
         env = {**os.environ, **child_env()}
         # The driver's import path: the family's module imported there must import here too.
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
-        command = [sys.executable, "-m", "sweeps.registration_child", self.tracking_uri]
+        command = [sys.executable, "-m", "sweeps.registration", self.tracking_uri]
         command += [self.trainable, *([self.folder_of_spec] if self.folder_of_spec else [])]
         self._proc = subprocess.Popen(
             command,
@@ -76,8 +76,7 @@ class Registrar:
         self.start()
         assert self._proc is not None and self._proc.stdin is not None and self._folder
         path = Path(self.folder("job.pkl"))
-        # Fields, not the dataclass: in the child, its module runs as __main__.
-        path.write_bytes(pickle.dumps(vars(job)))
+        path.write_bytes(pickle.dumps(job))
         try:
             self._proc.stdin.write(f"{path}\n".encode())
             self._proc.stdin.close()

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from ray.tune import Callback
 from ray.tune.result import AUTO_RESULT_KEYS
 
-from sweeps.tracking import SweepTracker, numeric_metrics
+from sweeps.record.runs import SweepTracker, numeric_metrics
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -68,7 +68,7 @@ class MlflowTrialLogger(Callback):
 
     def _final(self, trial: Trial) -> dict[str, float]:
         last = trial.last_result or {}
-        # Running bests are summaries, logged once at the end rather than as curves.
+        # Running bests are logged once at the end rather than as curves.
         final = numeric_metrics({k: v for k, v in last.items() if k.startswith(BEST_PREFIX)})
         if "epoch" in last:
             final["epochs_trained"] = float(last["epoch"])

@@ -10,7 +10,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
-from sweeps.spec import SweepSpec
+from sweeps.config.spec import SweepSpec
 
 
 def param_space(spec: SweepSpec) -> dict[str, Any]:

@@ -11,15 +11,14 @@ from __future__ import annotations
 import contextlib
 import csv
 import importlib.util
-import math
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sweeps.spec import SweepSpec
-from sweeps.tracking import trial_run_name
+from sweeps.config.spec import SweepSpec
+from sweeps.record.runs import trial_run_name
+from sweeps.results import TrialRecord
 
 if TYPE_CHECKING:
     import optuna
@@ -33,23 +32,6 @@ IMPORTANCES = "param_importances"
 LEARNING_CURVES = "learning_curves"
 COMPLETE = "COMPLETE"
 FAIL = "FAIL"
-
-
-@dataclass(frozen=True)
-class TrialRecord:
-    """One finished trial, as plain data."""
-
-    number: int  # 1-based trial number (trial-0001)
-    params: dict[str, Any]  # searched hyperparameters only
-    value: float | None  # the trial's best value of the metric; None if failed / no result
-    state: str  # "COMPLETE" or "FAIL"
-    history: list[float] = field(default_factory=list)  # metric per epoch, may be empty
-    run_id: str | None = None
-
-    @property
-    def complete(self) -> bool:
-        """Finished with a finite metric value (what Optuna counts as a COMPLETE trial)."""
-        return self.state == COMPLETE and self.value is not None and math.isfinite(self.value)
 
 
 def write_summary(
@@ -99,9 +81,10 @@ def write_results_csv(trials: list[TrialRecord], spec: SweepSpec, path: Path) ->
         writer = csv.writer(handle)
         writer.writerow(["trial", "run_id", "state", metric, *names])
         for t in sorted(trials, key=lambda t: t.number):
-            value = "" if t.value is None else t.value
-            row = [trial_run_name(t.number), t.run_id or "", t.state, value]
-            writer.writerow(row + [t.params.get(name, "") for name in names])
+            value = "" if t.best_value is None else t.best_value
+            state = COMPLETE if t.complete else FAIL
+            row = [trial_run_name(t.number), t.run_id or "", state, value]
+            writer.writerow(row + [t.config.get(name, "") for name in names])
     return path
 
 
@@ -120,13 +103,13 @@ def build_study(trials: list[TrialRecord], spec: SweepSpec) -> optuna.Study:
         study = optuna.create_study(direction=direction, study_name=spec.name)
     for t in sorted(trials, key=lambda t: t.number):
         params = {
-            k: v for k, v in t.params.items() if k in spec.searched and spec.searched[k].contains(v)
+            k: v for k, v in t.config.items() if k in spec.searched and spec.searched[k].contains(v)
         }
         study.add_trial(
             create_trial(
                 params=params,
                 distributions={k: distributions[k] for k in params},
-                value=t.value if t.complete else None,
+                value=t.best_value if t.complete else None,
                 state=TrialState.COMPLETE if t.complete else TrialState.FAIL,
                 user_attrs={"trial": trial_run_name(t.number), "run_id": t.run_id or ""},
             )
@@ -181,7 +164,7 @@ def top_trials(trials: list[TrialRecord], spec: SweepSpec, top_n: int) -> list[T
     """The ``top_n`` best complete trials that have a history, best first."""
     key = spec.objective.key
     scored = [t for t in trials if t.complete and t.history]
-    return sorted(scored, key=lambda t: (key(t.value), t.number))[: max(top_n, 0)]
+    return sorted(scored, key=lambda t: (key(t.best_value), t.number))[: max(top_n, 0)]
 
 
 def learning_curves_figure(top: list[TrialRecord], metric: str) -> Figure:
@@ -195,7 +178,7 @@ def learning_curves_figure(top: list[TrialRecord], metric: str) -> Figure:
                 x=list(range(1, len(t.history) + 1)),
                 y=list(t.history),
                 mode="lines+markers",
-                name=f"{trial_run_name(t.number)} ({metric}={t.value:.4g})",
+                name=f"{trial_run_name(t.number)} ({metric}={t.best_value:.4g})",
             )
         )
     fig.update_layout(
@@ -237,7 +220,9 @@ def _learning_curves_axes(top: list[TrialRecord], metric: str) -> Any:
     fig, ax = plt.subplots(figsize=(8, 5))
     for t in top:
         epochs = range(1, len(t.history) + 1)
-        ax.plot(epochs, t.history, marker=".", label=f"{trial_run_name(t.number)} ({t.value:.4g})")
+        ax.plot(
+            epochs, t.history, marker=".", label=f"{trial_run_name(t.number)} ({t.best_value:.4g})"
+        )
     ax.set_title(f"Learning curves of the top {len(top)} trials")
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
@@ -261,7 +246,6 @@ def _optuna_quiet() -> Iterator[None]:
 
 
 __all__ = [
-    "TrialRecord",
     "build_figures",
     "build_study",
     "write_results_csv",

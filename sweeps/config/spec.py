@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from sweeps.config.space import Param, parse_param
 from sweeps.errors import SpecError
-from sweeps.space import Param, parse_param
 from trainable.contract import CATEGORICAL, NUMERIC, Column, Objective
 
 TRAINABLE_PATTERN = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"

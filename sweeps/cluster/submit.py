@@ -27,7 +27,7 @@ T = TypeVar("T")
 if TYPE_CHECKING:
     from ray.job_submission import JobDetails, JobSubmissionClient
 
-    from sweeps.spec import SweepSpec
+    from sweeps.config.spec import SweepSpec
 
 DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 
@@ -121,7 +121,7 @@ def submit_sweep(
         UserError: the spec is invalid, lies outside the working folder, or the cluster is
             unreachable or refuses the job.
     """
-    from sweeps.spec import load_spec
+    from sweeps.config.spec import load_spec
 
     folder = (working_dir or Path.cwd()).resolve()
     loaded = load_spec(spec, overrides)
@@ -242,7 +242,7 @@ def _relative_spec(spec: Path | None, folder: Path) -> str | None:
 
 def _remote_warnings(spec: SweepSpec) -> list[str]:
     """Settings that work locally but lose results when the sweep runs on a cluster."""
-    from sweeps import storage
+    from sweeps.running import storage
 
     warnings = []
     if spec.tracking.uri is None:

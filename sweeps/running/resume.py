@@ -1,0 +1,69 @@
+"""The sweep's state file (``sweep-state.json`` in its storage folder): what a resume needs to
+find the same MLflow parent run and spec, and how a resume finds the folder."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from sweeps.errors import UserError
+from sweeps.running import storage
+
+STATE_FILE = "sweep-state.json"
+RESULTS_FOLDER = "sweep-results"
+
+
+def save_state(
+    storage_path: str,
+    run_name: str,
+    spec: dict[str, Any],
+    spec_folder: str | None,
+    parent_run_id: str,
+    experiment_id: str,
+    tracking_uri: str,
+) -> None:
+    """Enough to resume this sweep from its storage folder: its MLflow parent run and the spec
+    (``spec``, with storage and tracking URI resolved: a resume may start from another folder)."""
+    state = {
+        "run_name": run_name,
+        "spec_folder": spec_folder,
+        "parent_run_id": parent_run_id,
+        "experiment_id": experiment_id,
+        "tracking_uri": tracking_uri,
+        "spec": spec,
+    }
+    storage.write_text(
+        storage.join(storage_path, run_name, STATE_FILE), json.dumps(state, indent=2)
+    )
+
+
+def load_state(folder: str) -> dict[str, Any]:
+    """The state saved in a sweep's storage folder (found by :func:`locate_sweep`)."""
+    return json.loads(storage.read_text(storage.join(folder, STATE_FILE)) or "{}")
+
+
+def locate_sweep(target: str) -> str:
+    """The storage folder of the sweep ``target`` names: the folder itself (local or
+    ``s3://``), or a sweep run name / spec name (its newest sweep) under ``./sweep-results``.
+
+    Raises:
+        UserError: no sweep is found there.
+    """
+    candidates = [target] if storage.is_remote(target) else []
+    if not candidates:
+        path = Path(target).expanduser()
+        candidates = [str(path.resolve())]
+        root = Path(RESULTS_FOLDER).resolve()
+        if root.is_dir() and "/" not in target:
+            candidates.append(str(root / target))
+            named = sorted(p for p in root.glob(f"{target}-*") if (p / STATE_FILE).is_file())
+            if named:
+                candidates.append(str(named[-1]))  # names end in a timestamp: newest last
+    for candidate in candidates:
+        if storage.read_text(storage.join(candidate, STATE_FILE)) is not None:
+            return candidate.rstrip("/")
+    raise UserError(
+        f"resume: no sweep found at {target!r}; give the sweep's folder (with {STATE_FILE}), "
+        f"e.g. ./{RESULTS_FOLDER}/NAME-20261127-163630, or a sweep name under ./{RESULTS_FOLDER}"
+    )

@@ -1,0 +1,240 @@
+"""One sweep, start to finish: checks, the parent run and Ray, the trials, the summary
+artifacts, the registration of the best model, the parent run's end. :func:`drive` reads top
+to bottom."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from sweeps.cluster.sagemaker import model_registry_note
+from sweeps.config.spec import SweepSpec
+from sweeps.record.client import make_client, redact_uri
+from sweeps.record.runs import TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
+from sweeps.results import ERROR, SweepOutcome, TrialRecord
+from sweeps.running import resume, storage
+from sweeps.running.preflight import Prepared, preflight
+from sweeps.running.ray_runtime import init_ray, stop_local_ray_in_background
+from sweeps.running.trials import collect, run_trials
+
+if TYPE_CHECKING:
+    from ray.tune import ResultGrid
+
+    from sweeps.registration.registrar import Registrar
+
+
+@dataclass
+class SweepRun:
+    """A sweep being driven: what every step needs."""
+
+    prepared: Prepared
+    tracker: SweepTracker
+    run_name: str
+    console: Console
+    verbose: bool
+    started: float  # time.monotonic() when the command began
+    restore_from: str | None = None  # the storage folder of a resumed sweep
+    registrar: Registrar = field(init=False)  # registers the best model in a child process
+
+    def __post_init__(self) -> None:
+        from sweeps.registration.registrar import Registrar
+
+        spec = self.prepared.spec
+        self.registrar = Registrar(self.prepared.tracking_uri, spec.trainable, spec.folder)
+
+    @property
+    def spec(self) -> SweepSpec:
+        return self.prepared.spec
+
+
+def run_sweep(
+    spec: SweepSpec, console: Console | None = None, verbose: bool = False
+) -> SweepOutcome:
+    """Run the sweep described by ``spec`` and register its best model.
+
+    Raises:
+        UserError: (before any trial) the spec, data, tracking store or storage is unusable.
+    """
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    prepared = preflight(spec)
+    run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    console.print(
+        f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
+        f"{spec.search.max_concurrent} at a time; starting Ray and MLflow..."
+    )
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # Ray's start-up and MLflow's (a new local store migrates its schema) take seconds each.
+        opening = pool.submit(_open_parent_run, prepared, run_name)
+        init_ray(verbose)
+        tracker = opening.result()
+    console.print(
+        f"MLflow run {tracker.parent_run_id} in experiment '{spec.experiment_name}' "
+        f"at {redact_uri(prepared.tracking_uri)}"
+    )
+    return drive(SweepRun(prepared, tracker, run_name, console, verbose, started))
+
+
+def resume_sweep(
+    target: str, console: Console | None = None, verbose: bool = False
+) -> SweepOutcome:
+    """Continue an interrupted sweep (``Tuner.restore``) in the same MLflow parent run.
+
+    ``target`` is the sweep's storage folder (as printed by ``sweep run``), or a sweep run
+    name / spec name looked up under ``./sweep-results``. Finished trials are kept; trials that
+    were running resume from their last checkpoint; child runs are reused, never duplicated.
+
+    Raises:
+        UserError: no such sweep, or its data, tracking store or storage is unusable now.
+    """
+    from sweeps.config.spec import validate_spec
+    from sweeps.errors import PreflightError
+
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    folder = resume.locate_sweep(target)
+    state = resume.load_state(folder)
+    spec = validate_spec(state["spec"], source=f"{folder}/{resume.STATE_FILE}")
+    spec.at(state.get("spec_folder"))
+    prepared = preflight(spec)
+    tracker = SweepTracker.reopen(make_client(prepared.tracking_uri), state["parent_run_id"])
+    recorded = tracker.parent_tags.get(TAG_DATA_SHA)
+    if recorded and recorded != prepared.dataset.sha256:
+        raise PreflightError(
+            f"data.source: {spec.data.source} changed since the sweep started "
+            f"(sha256 {prepared.dataset.sha256[:12]}, was {recorded[:12]}); start a new sweep"
+        )
+    tracker.mark_running()
+    console.print(
+        f"resuming sweep [bold]{state['run_name']}[/] from {folder}; MLflow run "
+        f"{tracker.parent_run_id} at {redact_uri(prepared.tracking_uri)}"
+    )
+    init_ray(verbose)
+    return drive(SweepRun(prepared, tracker, state["run_name"], console, verbose, started, folder))
+
+
+def _open_parent_run(prepared: Prepared, run_name: str) -> SweepTracker:
+    """The experiment and the sweep's parent run, and the state file that finds them again."""
+    tracker = SweepTracker.start(
+        make_client(prepared.tracking_uri),
+        prepared.spec,
+        prepared.dataset,
+        run_name,
+        storage.join(prepared.storage_path, run_name),
+    )
+    spec = prepared.spec.to_dict()
+    spec["storage"] = prepared.storage_path
+    spec["tracking"] = {"uri": prepared.tracking_uri}
+    resume.save_state(
+        prepared.storage_path,
+        run_name,
+        spec,
+        prepared.spec.folder,
+        tracker.parent_run_id,
+        tracker.experiment_id,
+        prepared.tracking_uri,
+    )
+    return tracker
+
+
+def drive(run: SweepRun) -> SweepOutcome:
+    """Trials, summary artifacts, registration and the parent run's end status, for a new or resumed
+    sweep whose parent run is open and whose Ray is up."""
+    prepared, tracker, registrar = run.prepared, run.tracker, run.registrar
+    spec = prepared.spec
+    status = "FAILED"
+    try:
+        grid = run_trials(run)
+        stop_local_ray_in_background()  # nothing below needs Ray
+        trials = collect(grid, tracker, spec.objective)
+        tracker.close_stale_children({t.trial_id for t in trials if t.status == ERROR})
+        registering = _hand_over_best(run, grid, trials)
+        doing = "writing the summary plots" + (", registering" if registering else "")
+        with run.console.status(doing):
+            _log_summary_artifacts(run, trials)  # while the registrar works
+            registration = registrar.result() if registering else None
+        registry_note = model_registry_note(prepared.tracking_uri) if registration else None
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        registrar.close()
+        tracker.end(status)
+    return SweepOutcome(
+        spec=spec,
+        run_name=run.run_name,
+        tracking_uri=prepared.tracking_uri,
+        experiment_id=tracker.experiment_id,
+        parent_run_id=tracker.parent_run_id,
+        storage_path=storage.join(prepared.storage_path, run.run_name),
+        trials=trials,
+        registration=registration,
+        wall_s=time.monotonic() - run.started,
+        registry_note=registry_note,
+        rejected_writes=list(tracker.writer.dropped),
+    )
+
+
+def _log_summary_artifacts(run: SweepRun, trials: list[TrialRecord]) -> None:
+    """Results table and plots (Optuna's, from the trials) as the parent run's ``summary/``."""
+    import tempfile
+    from pathlib import Path
+
+    from sweeps.record.artifacts import write_summary
+
+    with tempfile.TemporaryDirectory() as folder:
+        write_summary(trials, run.spec, Path(folder))
+        run.tracker.client.log_artifacts(run.tracker.parent_run_id, folder, "summary")
+
+
+def _hand_over_best(run: SweepRun, grid: ResultGrid, trials: list[TrialRecord]) -> bool:
+    """Record the best trial on the parent run and hand its checkpoint to the registrar;
+    False if there is nothing to register."""
+    from sweeps.registration.job import RegistrationJob
+    from sweeps.registration.registry import Lineage
+
+    spec, tracker, prepared = run.spec, run.tracker, run.prepared
+    objective = spec.objective
+    try:
+        best = grid.get_best_result(objective.metric, objective.mode, scope="all")
+    except RuntimeError:
+        run.console.print("[red]no trial reported a result; nothing to register[/]")
+        return False
+    checkpoint = best.checkpoint
+    if checkpoint is None:
+        run.console.print("[red]the best trial left no checkpoint; nothing to register[/]")
+        return False
+    trial_id = best.metrics["trial_id"]
+    record = next(t for t in trials if t.trial_id == trial_id)
+    tracker.log_best(
+        {k: v for k, v in record.config.items() if k in spec.searched},
+        {f"best_{objective.metric}": record.best_value},
+    )
+    run.console.print("registering the best trial's model (evaluating on the test split)...")
+    lineage = Lineage(
+        sweep_run_id=tracker.parent_run_id,
+        trial_run_id=tracker.child_run_id(trial_id),
+        data_sha256=prepared.dataset.sha256,
+        spec_sha256=spec.sha256,
+        checkpoint_uri=storage.as_uri(prepared.storage_path, checkpoint.path),
+        git_commit=tracker.parent_tags.get(TAG_GIT_COMMIT),
+    )
+    run.registrar.submit(
+        RegistrationJob(
+            checkpoint_dir=storage.local_folder(  # S3 checkpoints are downloaded, once
+                checkpoint.filesystem, checkpoint.path, run.registrar.folder("checkpoint")
+            ),
+            test=prepared.splits.test,
+            schema=prepared.schema,
+            lineage=lineage,
+            model_name=spec.model_name,
+            alias=spec.register.alias,
+            champion=spec.champion_objective,
+        )
+    )
+    return True

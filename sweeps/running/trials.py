@@ -1,0 +1,145 @@
+"""The trials of one sweep on Ray Tune: a new or restored Tuner with the sweep's callbacks,
+run to the end, and its results read back as :class:`~sweeps.results.TrialRecord`."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from sweeps.results import ERROR, TERMINATED, TrialRecord
+
+if TYPE_CHECKING:
+    from ray.tune import ResultGrid
+
+    from sweeps.record.runs import SweepTracker
+    from sweeps.running.sweep import SweepRun
+    from trainable.contract import Objective
+
+
+def run_trials(run: SweepRun) -> ResultGrid:
+    """Every trial of ``run`` (the unfinished ones of a restored sweep), each mirrored into
+    MLflow, with live progress; Ray must already be running."""
+    from ray import tune
+
+    from sweeps.environment import set_defaults
+    from sweeps.registration.registrar import StartWhenCoresFree
+    from sweeps.running.callbacks.live import attach, detach
+    from sweeps.running.callbacks.progress import SweepProgress
+    from sweeps.running.callbacks.trial_runs import MlflowTrialLogger
+    from sweeps.running.preflight import ship_local_modules
+    from sweeps.running.search import stop_epochs
+    from trainable.contract import TrialSetup, run_trial
+
+    spec = run.spec
+    search = spec.search
+    set_defaults()  # before the Tuner: no CSV or TensorBoard loggers among them
+    ship_local_modules()
+    setup = TrialSetup(
+        family=run.prepared.family,
+        data=run.prepared.splits.without_test(),
+        objective=spec.objective,
+        stop_epochs=tuple(stop_epochs(spec)),
+    )
+    trainable = tune.with_resources(
+        tune.with_parameters(run_trial, setup=setup),
+        {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu},
+    )
+    already_done = run.tracker.finished_trials() if run.restore_from else 0
+    progress = SweepProgress(
+        search.num_samples, spec.objective, console=run.console, already_done=already_done
+    )
+    warm_up = StartWhenCoresFree(
+        run.registrar, search.num_samples, search.max_concurrent, already_done=already_done
+    )
+    if run.restore_from:
+        # Trials that were running resume from their checkpoints; failed ones stay failed.
+        tuner = tune.Tuner.restore(
+            run.restore_from, trainable=trainable, resume_unfinished=True, resume_errored=False
+        )
+    else:
+        tuner = _new_tuner(run, trainable)
+    attach(run.run_name, [MlflowTrialLogger(run.tracker), progress, warm_up])
+    try:
+        with progress:
+            return tuner.fit()
+    finally:
+        detach(run.run_name)
+
+
+def _new_tuner(run: SweepRun, trainable: Any) -> Any:
+    from ray import tune
+    from ray.tune.logger import JsonLoggerCallback
+
+    from sweeps.record.runs import trial_run_name
+    from sweeps.running.callbacks.live import LiveCallbacks
+    from sweeps.running.callbacks.trial_runs import trial_number
+    from sweeps.running.search import make_scheduler, make_searcher, param_space
+
+    spec = run.spec
+    search = spec.search
+    return tune.Tuner(
+        trainable,
+        param_space=param_space(spec),
+        tune_config=tune.TuneConfig(
+            metric=spec.objective.metric,
+            mode=spec.objective.mode,
+            search_alg=make_searcher(spec),
+            scheduler=make_scheduler(spec),
+            num_samples=search.num_samples,
+            time_budget_s=search.time_budget_s,
+            reuse_actors=True,
+            trial_name_creator=lambda t: trial_run_name(trial_number(t)),
+            trial_dirname_creator=lambda t: trial_run_name(trial_number(t)),
+        ),
+        run_config=tune.RunConfig(
+            name=run.run_name,
+            storage_path=run.prepared.storage_path,
+            # result.json only (the trial histories read back after the sweep); run_trials
+            # keeps Tune from adding its CSV and TensorBoard loggers besides.
+            callbacks=[LiveCallbacks(run.run_name), JsonLoggerCallback()],
+            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            # The trainable's newest checkpoint holds its best model so far; keep only that.
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),
+            verbose=1 if run.verbose else 0,
+        ),
+    )
+
+
+def collect(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> list[TrialRecord]:
+    """A record per trial, in trial order, its best value by ``objective`` from its history."""
+    tracker.flush()
+    trials = []
+    for result in grid:
+        metrics = result.metrics or {}
+        trial_id = metrics.get("trial_id") or os.path.basename(result.path)
+        history = result.metrics_dataframe
+        best_value = best_epoch = None
+        curve: list[float] = []
+        if history is not None and objective.metric in history:
+            column = history[objective.metric].dropna()
+            curve = [float(v) for v in column]
+            if len(column):
+                idx = column.idxmin() if objective.mode == "min" else column.idxmax()
+                best_value = float(column[idx])
+                if "epoch" in history:
+                    best_epoch = int(history.loc[idx, "epoch"])
+        trials.append(
+            TrialRecord(
+                number=_number_from_path(result.path),
+                trial_id=trial_id,
+                status=ERROR if result.error else TERMINATED,
+                best_value=best_value,
+                best_epoch=best_epoch,
+                epochs=int(metrics.get("epoch", 0) or 0),
+                config=dict(result.config or {}),
+                run_id=tracker.child_run_id(trial_id),
+                history=curve,
+            )
+        )
+    return sorted(trials, key=lambda t: t.number)
+
+
+def _number_from_path(path: str) -> int:
+    tail = os.path.basename(path.rstrip("/"))
+    digits = tail.rsplit("-", 1)[-1]
+    return int(digits) if digits.isdigit() else 0
