@@ -4,7 +4,9 @@ A value the user set in the environment always wins."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 
 #: Always, before Ray, Tune or TensorFlow are imported: no usage stats, a quiet TensorFlow
 #: start-up, and no Tune CSV or TensorBoard loggers (they cost the driver CPU on every reported
@@ -37,3 +39,18 @@ def set_defaults(values: dict[str, str] = BASE_ENV) -> None:
     """``values`` (:data:`BASE_ENV`) in this process, where the user has not set them."""
     for key, value in values.items():
         os.environ.setdefault(key, value)
+
+
+@contextlib.contextmanager
+def temporarily(values: Mapping[str, str]) -> Iterator[None]:
+    """``values`` set in this process's environment inside the block, as before after it."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

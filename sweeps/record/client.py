@@ -10,6 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sweeps.environment import temporarily
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -23,16 +25,8 @@ QUICK_REQUESTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_T
 @contextlib.contextmanager
 def quick_requests() -> Iterator[None]:
     """MLflow HTTP calls inside fail within seconds instead of minutes of retries."""
-    saved = {k: os.environ.get(k) for k in QUICK_REQUESTS}
-    os.environ.update(QUICK_REQUESTS)
-    try:
+    with temporarily(QUICK_REQUESTS):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def resolve_tracking_uri(spec_uri: str | None, cwd: Path | None = None) -> str:

@@ -8,7 +8,7 @@ import os
 import threading
 from typing import Any
 
-from sweeps.environment import child_env, set_defaults
+from sweeps.environment import child_env, set_defaults, temporarily
 
 _started_here = False
 _stopping: threading.Thread | None = None
@@ -37,18 +37,9 @@ def init_ray(verbose: bool = False) -> None:
     # A local Ray's workers inherit the environment of the raylet ray.init starts. No job
     # runtime_env: Ray then hands its prestarted workers to the trial actors instead of
     # starting new processes (about 1 s less before the first trial).
-    workers = child_env()
-    saved = {key: os.environ.get(key) for key in workers}
-    os.environ.update(workers)
-    try:
+    with temporarily(child_env()):
         ray.init(**options)
-        _started_here = True
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    _started_here = True
 
 
 def stop_local_ray_in_background() -> None:
