@@ -126,7 +126,8 @@ def _fit(
     seed = int(config.get("seed", 0))
     keras.utils.set_random_seed(seed)
     model = family.build(config, splits.schema, splits.train)
-    train, validation = fit_inputs(splits, int(config.get("batch_size", DEFAULT_BATCH_SIZE)), seed)
+    batch_size = int(config.get("batch_size", DEFAULT_BATCH_SIZE))
+    train, validation = fit_inputs(splits, batch_size, seed, family.xy)
     stop = keras.callbacks.EarlyStopping(
         monitor=objective.metric,
         patience=int(config.get("patience", DEFAULT_PATIENCE)),

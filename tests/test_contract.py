@@ -19,7 +19,7 @@ def _family_words() -> set[str]:
     for family in FAMILIES:
         schema = family.schema
         words |= {c.name for c in schema.features} | {schema.target}
-        words |= set(family.metrics) | {"test_" + m.removeprefix("val_") for m in family.metrics}
+        words |= set(family.metrics) | set(family.test_metrics)
     return words - {"val_loss", "test_loss"}  # Keras's own name for any model's loss
 
 

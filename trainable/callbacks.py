@@ -51,7 +51,6 @@ class TuneReporter(keras.callbacks.Callback):
         super().__init__()
         self.state = state
         self.objective = objective
-        self.state.setdefault("best_value", objective.worst)
         self.model_file = model_file
         self.state_file = state_file
         self.interval_s = interval_s

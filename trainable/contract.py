@@ -54,7 +54,6 @@ if TYPE_CHECKING:
     from trainable.tables import Splits
 
 Task = Literal["regression", "classification"]
-TASKS: tuple[str, ...] = ("regression", "classification")
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 
@@ -64,7 +63,7 @@ class Column:
     """One feature column: numeric, or categorical with its allowed values.
 
     ``values`` empty for a categorical column means "whatever the table holds" (taken from
-    the table when it is loaded, see :meth:`Schema.resolve`).
+    the table when it is loaded, see :func:`trainable.tables.load_dataset`).
     """
 
     name: str
@@ -149,11 +148,16 @@ class Objective:
     @property
     def test_metric(self) -> str:
         """The same metric on the held-out test split: ``val_mae`` -> ``test_mae``."""
-        return "test_" + self.metric.removeprefix("val_")
+        return held_out_name(self.metric)
 
     def on(self, metric: str) -> Objective:
         """Another metric with the same mode."""
         return Objective(metric, self.mode)
+
+
+def held_out_name(metric: str) -> str:
+    """How :meth:`ModelFamily.evaluate` names a reported metric: ``val_auc`` -> ``test_auc``."""
+    return "test_" + metric.removeprefix("val_")
 
 
 class ModelFamily(ABC):
@@ -167,6 +171,11 @@ class ModelFamily(ABC):
     default_source: str | None = None
     #: Metrics reported every epoch; ``search.metric`` must be one of them (empty: unchecked).
     metrics: tuple[str, ...] = ()
+
+    @property
+    def test_metrics(self) -> tuple[str, ...]:
+        """What :meth:`evaluate` returns for :attr:`metrics` (``val_rmse`` -> ``test_rmse``)."""
+        return tuple(held_out_name(m) for m in self.metrics)
 
     @abstractmethod
     def train(
@@ -217,7 +226,6 @@ def run_trial(config: dict[str, Any], setup: TrialSetup) -> None:
 __all__ = [
     "CATEGORICAL",
     "NUMERIC",
-    "TASKS",
     "Column",
     "ModelFamily",
     "Objective",
@@ -225,4 +233,5 @@ __all__ = [
     "Task",
     "TrialSetup",
     "run_trial",
+    "held_out_name",
 ]

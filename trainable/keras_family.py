@@ -72,7 +72,7 @@ class KerasFamily(ModelFamily):
         import keras
 
         from trainable.callbacks import TuneReporter
-        from trainable.pipeline import input_pipeline
+        from trainable.pipeline import fit_inputs
 
         # Actors are reused between trials: drop the previous trial's models and traced graphs.
         # free_memory=False skips a full gc.collect() (about 0.3 s per trial); Python's own
@@ -81,8 +81,7 @@ class KerasFamily(ModelFamily):
 
         seed = int(config.get("seed", 0))
         batch_size = int(config.get("batch_size", DEFAULT_BATCH_SIZE))
-        train = input_pipeline(*self.xy(data.train, data.schema), batch_size, shuffle_seed=seed)
-        val = input_pipeline(*self.xy(data.val, data.schema), batch_size)
+        train, val = fit_inputs(data, batch_size, seed, self.xy)
         epochs = int(config.get("epochs", DEFAULT_EPOCHS))
         patience = int(config.get("patience", DEFAULT_PATIENCE))
 

@@ -8,14 +8,16 @@ training thread, the same epoch takes about 0.05 s either way, so concurrent tri
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import tensorflow as tf
 
 from trainable.contract import Schema
 from trainable.tables import Splits
-from trainable.tabular import xy
+from trainable.tabular import xy as tabular_xy
 
 
 def input_pipeline(
@@ -37,11 +39,13 @@ def input_pipeline(
 
 
 def fit_inputs(
-    splits: Splits, batch_size: int, seed: int, schema: Schema | None = None
+    splits: Splits,
+    batch_size: int,
+    seed: int,
+    xy: Callable[[pd.DataFrame, Schema], tuple[Mapping[str, Any], Any]] = tabular_xy,
 ) -> tuple[tf.data.Dataset, tf.data.Dataset]:
-    """Training batches (reshuffled every epoch, seeded) and validation batches of ``splits``
-    (features and target as :func:`trainable.tabular.xy` makes them for ``schema``, by default
-    the splits' own)."""
-    schema = schema or splits.schema
-    train = input_pipeline(*xy(splits.train, schema), batch_size, shuffle_seed=seed)
-    return train, input_pipeline(*xy(splits.val, schema), batch_size)
+    """Training batches (reshuffled every epoch, seeded) and validation batches of ``splits``,
+    each split turned into model inputs and target by ``xy`` (a family's own, or
+    :func:`trainable.tabular.xy`)."""
+    train = input_pipeline(*xy(splits.train, splits.schema), batch_size, shuffle_seed=seed)
+    return train, input_pipeline(*xy(splits.val, splits.schema), batch_size)

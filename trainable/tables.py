@@ -246,17 +246,21 @@ def _parse(raw: bytes, source: str) -> pd.DataFrame:
         try:
             return pd.read_parquet(io.BytesIO(raw))
         except Exception as exc:  # noqa: BLE001 - pyarrow raises several kinds for a bad file
-            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DataError(
-                [f"data.source: {source} is not a readable Parquet file ({first})"]
+                [f"data.source: {source} is not a readable Parquet file ({_first_line(exc)})"]
             ) from None
     try:
         return pd.read_csv(io.BytesIO(raw), skipinitialspace=True)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError([f"data.source: {source} is not a readable CSV file ({first})"]) from None
+        raise DataError(
+            [f"data.source: {source} is not a readable CSV file ({_first_line(exc)})"]
+        ) from None
     except pd.errors.EmptyDataError:
         raise DataError([f"data.source: {source} has no header row"]) from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
 
 
 # ------------------------------------------------------------------ schema checks
@@ -269,9 +273,10 @@ def infer_features(frame: pd.DataFrame, target: str) -> tuple[Column, ...]:
         if name == target:
             continue
         values = frame[name].dropna()
-        numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
-        if not numeric and len(values) and pd.to_numeric(values, errors="coerce").notna().all():
-            numeric = not pd.api.types.is_bool_dtype(values)
+        numeric = (
+            not pd.api.types.is_bool_dtype(values)
+            and pd.to_numeric(values, errors="coerce").notna().all()
+        )
         columns.append(Column(str(name)) if numeric else Column(str(name), CATEGORICAL))
     return tuple(columns)
 

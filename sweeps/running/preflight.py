@@ -25,7 +25,7 @@ from sweeps.record.client import (
     resolve_tracking_uri,
 )
 from sweeps.running.storage import check_writable, resolve_storage
-from trainable.contract import ModelFamily, Objective, Schema
+from trainable.contract import ModelFamily, Schema
 from trainable.tables import DataError, Dataset, Splits, load_dataset, split_dataset
 
 TRACKING_TIMEOUT_S = 10
@@ -41,10 +41,6 @@ class Prepared:
     splits: Splits
     tracking_uri: str
     storage_path: str
-
-    @property
-    def objective(self) -> Objective:
-        return self.spec.objective
 
     @property
     def schema(self) -> Schema:
@@ -160,13 +156,12 @@ def check_objective(spec: SweepSpec, family: ModelFamily) -> None:
             f"search.metric: {metric!r} is not reported by {spec.trainable}; "
             f"it reports: {', '.join(family.metrics)}"
         )
-    if spec.register.metric and family.metrics:
-        reported = {"test_" + m.removeprefix("val_") for m in family.metrics}
-        if spec.register.metric not in reported:
-            raise PreflightError(
-                f"register.metric: {spec.register.metric!r} is not evaluated by {spec.trainable}; "
-                f"allowed: {', '.join(sorted(reported))}"
-            )
+    evaluated = family.test_metrics
+    if spec.register.metric and evaluated and spec.register.metric not in evaluated:
+        raise PreflightError(
+            f"register.metric: {spec.register.metric!r} is not evaluated by {spec.trainable}; "
+            f"allowed: {', '.join(sorted(evaluated))}"
+        )
 
 
 def declared_schema(spec: SweepSpec, family: ModelFamily) -> Schema:

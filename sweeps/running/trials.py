@@ -119,7 +119,7 @@ def collect(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> li
             column = history[objective.metric].dropna()
             curve = [float(v) for v in column]
             if len(column):
-                idx = column.idxmin() if objective.mode == "min" else column.idxmax()
+                idx = min(column.index, key=lambda i: objective.key(column[i]))  # first best
                 best_value = float(column[idx])
                 if "epoch" in history:
                     best_epoch = int(history.loc[idx, "epoch"])
