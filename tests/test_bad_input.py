@@ -359,3 +359,23 @@ def test_undeclared_features_are_the_tables_other_columns(workdir):
     result = _validate(str(DEFAULT_SPEC), *[x for a in args for x in ("--set", a)])
     assert result.exit_code == 0, result.output
     assert "tenure (numeric), spend (numeric), plan (categorical: basic/pro)" in result.output
+
+
+@pytest.mark.parametrize("name", ["abalone", "breast_cancer", "wine", "diabetes"])
+def test_every_builtin_table_loads_with_its_columns_typed(name):
+    from trainable.contract import Schema
+    from trainable.tables import BUILTIN_TABLES
+
+    frame = BUILTIN_TABLES[name].loader()
+    target = frame.columns[-1]
+    task = "regression" if name in ("abalone", "diabetes") else "classification"
+    dataset = load_dataset(f"builtin:{name}", Schema((), target, task))
+    assert len(dataset.frame) >= 100
+    assert target not in dataset.schema.feature_names
+    assert len(dataset.schema.classes) >= (2 if task == "classification" else 0)
+
+
+def test_a_shipped_spec_is_found_by_name(workdir):
+    result = _validate("breast_cancer")
+    assert result.exit_code == 0, result.output
+    assert "classification: diagnosis (classes: benign, malignant)" in result.output
