@@ -131,9 +131,11 @@ VerboseOpt = Annotated[
 ]
 
 
-def _sweep_and_report(start: Callable[[], SweepOutcome], on_interrupt: str, verbose: bool) -> None:
-    """Run a sweep (new or resumed) and print its outcome; exit 1 if nothing was registered."""
+def _sweep_and_report(start: Callable[[], SweepOutcome], verbose: bool) -> None:
+    """Run a sweep (new or resumed) and print its outcome; exit 1 if nothing was registered,
+    128 + the signal's number if a signal stopped it (130 for Ctrl-C)."""
     from sweeps.quiet import quiet_libraries
+    from sweeps.running.stopping import SweepInterrupted
 
     if not verbose:
         quiet_libraries()
@@ -141,9 +143,16 @@ def _sweep_and_report(start: Callable[[], SweepOutcome], on_interrupt: str, verb
 
     try:
         outcome = start()
-    except KeyboardInterrupt:
-        err.print(f"[yellow]interrupted[/]: {on_interrupt}")
-        raise typer.Exit(code=130) from None
+    except KeyboardInterrupt as exc:
+        stopped = exc if isinstance(exc, SweepInterrupted) else SweepInterrupted(2)
+        if stopped.resume_hint:
+            err.print(
+                f"[yellow]stopped[/] ({stopped}): unfinished trials and the sweep's parent run are "
+                f"marked KILLED; nothing was registered. Continue it with: {stopped.resume_hint}"
+            )
+        else:
+            err.print(f"[yellow]stopped[/] ({stopped}) before any trial ran; nothing to resume")
+        raise typer.Exit(code=stopped.exit_code) from None
     print_outcome(outcome, out)
     if outcome.registration is None:
         raise typer.Exit(code=1)
@@ -163,9 +172,7 @@ def run(spec: SpecArg = None, set_: SetOpt = None, verbose: VerboseOpt = False) 
 
         return run_sweep(load_spec(spec, set_), console=err, verbose=verbose)
 
-    _sweep_and_report(
-        start, "the sweep's parent run is marked KILLED; `sweep resume` continues it", verbose
-    )
+    _sweep_and_report(start, verbose)
 
 
 @app.command()
@@ -191,7 +198,7 @@ def resume(
 
         return resume_sweep(sweep, console=err, verbose=verbose)
 
-    _sweep_and_report(start, "resume again with the same command", verbose)
+    _sweep_and_report(start, verbose)
 
 
 ExperimentOpt = Annotated[

@@ -29,14 +29,17 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=UserWarning, module=r"mlflow(\..*)?")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"mlflow(\..*)?")
     logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
-    # The sagemaker-mlflow plugin's header provider parses *every* tracking URI as an ARN and
-    # fails (IndexError) on http(s) ones, so MLflow warns on each request to a plain server.
-    logging.getLogger("mlflow.tracking.request_header.registry").addFilter(
-        _DropMessages("resolving request headers: list index out of range")
-    )
     import ray  # noqa: F401 - creates the "ray" logger's handler that we filter
 
-    noise = _DropMessages("Token authentication is enabled", "Experiment state snapshotting")
+    noise = _DropMessages(
+        "Token authentication is enabled",
+        # Timing notes on Tune's state snapshots (a failed snapshot is still shown).
+        "Experiment state snapshotting took",
+        "Experiment state snapshotting has been triggered",
+        # Tune's notes on an interrupted run; the sweep says how to resume it instead.
+        "Stop signal received",
+        "Experiment has been interrupted",
+    )
     for handler in logging.getLogger("ray").handlers:
         handler.addFilter(noise)
 

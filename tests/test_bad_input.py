@@ -38,6 +38,7 @@ def _assert_user_error(result, *needles: str) -> None:
     output = result.output
     assert result.exit_code == 2, output
     assert "Traceback" not in output
+    assert "s3cret" not in output  # a password given by mistake is not echoed
     for needle in needles:
         assert needle in output, output
 
@@ -123,6 +124,18 @@ SPEC_CASES = {
     "unreachable tracking server": (
         ["tracking.uri=http://127.0.0.1:9"],
         ["tracking.uri: MLflow server http://127.0.0.1:9: connection refused"],
+    ),
+    "password in the tracking URI": (
+        ["tracking.uri=http://alice:s3cret@127.0.0.1:5000"],
+        ["tracking.uri", "contains credentials", "MLFLOW_TRACKING_PASSWORD"],
+    ),
+    "token in the storage URI": (
+        ["storage=s3://AKIAXXXX@bucket/runs"],
+        ["storage", "contains credentials"],
+    ),
+    "password in the data URL": (
+        ["data.source=https://alice:s3cret@example.com/t.csv"],
+        ["data.source", "contains credentials"],
     ),
     "unwritable storage": (["storage=/proc/sweeps"], ["storage: cannot write to /proc/sweeps"]),
     "bad alias": (["register.alias=1st place"], ["register.alias = '1st place'"]),
@@ -379,3 +392,9 @@ def test_a_shipped_spec_is_found_by_name(workdir):
     result = _validate("breast_cancer")
     assert result.exit_code == 0, result.output
     assert "classification: diagnosis (classes: benign, malignant)" in result.output
+
+
+def test_password_in_the_tracking_uri_environment_variable(workdir, monkeypatch):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:s3cret@127.0.0.1:5000")
+    result = _validate(str(DEFAULT_SPEC))
+    _assert_user_error(result, "MLFLOW_TRACKING_URI contains credentials")

@@ -39,6 +39,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+#: ``scheme://user[:password]@``: credentials written into a URI.
+CREDENTIALS_IN_URI = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://[^/@]+@")
+CREDENTIALS_HELP = (
+    "contains credentials (user:password@ in the URI), which would be printed and saved with "
+    "the sweep; remove them and set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (or "
+    "MLFLOW_TRACKING_TOKEN) for an MLflow server, or use the AWS credential chain for s3://"
+)
+
+
+def without_credentials(uri: str) -> str:
+    """``uri`` if it carries no ``user:password@``; else ValueError pointing to the
+    environment variables that hold credentials instead."""
+    if CREDENTIALS_IN_URI.match(uri.strip()):
+        raise ValueError(CREDENTIALS_HELP)
+    return uri
+
+
 _SUBFIELD = "\x1f"  # marks "entry name" inside a mapping field's error message
 
 
@@ -83,7 +100,7 @@ class DataSpec(_Strict):
 
         if v is None:
             return None
-        v = v.strip()
+        v = without_credentials(v.strip())
         if not v:
             raise ValueError("must be builtin:NAME, a CSV or Parquet file path or s3://bucket/key")
         if v.startswith("s3:") and (not S3_URI_PATTERN.match(v) or v.rstrip("/").count("/") < 3):
@@ -202,7 +219,7 @@ class TrackingSpec(_Strict):
     def _uri_form(cls, v: str | None) -> str | None:
         if v is None or not v.strip():
             return None
-        v = v.strip()
+        v = without_credentials(v.strip())
         if v.startswith("arn:") and not ARN_PATTERN.match(v):
             raise ValueError(
                 f"{v!r} is not a SageMaker MLflow ARN; expected "
@@ -242,6 +259,11 @@ class SweepSpec(_Strict):
     register: RegisterSpec = RegisterSpec()
     #: The folder of the spec file: a trainable module there is importable (not a field).
     _folder: str | None = PrivateAttr(None)
+
+    @field_validator("storage")
+    @classmethod
+    def _storage_form(cls, v: str) -> str:
+        return without_credentials(v)
 
     def to_yaml(self) -> str:
         """The resolved spec (defaults and overrides applied) as YAML."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,12 +38,18 @@ def resolve_tracking_uri(spec_uri: str | None, cwd: Path | None = None) -> str:
     return f"sqlite:///{(cwd or Path.cwd()).resolve() / LOCAL_STORE_FILE}"
 
 
+#: ``scheme://user:password@`` (or ``scheme://token@``) in any text.
+_CREDENTIALS_IN_URL = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@'\"]+@")
+
+
 def redact_uri(uri: str) -> str:
     """``uri`` without any ``user:password@`` part, for printing."""
-    if "@" in uri and "://" in uri:
-        scheme, rest = uri.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return uri
+    return scrub_urls(uri)
+
+
+def scrub_urls(text: str) -> str:
+    """``text`` with the credentials of every URL in it replaced by ``***``."""
+    return _CREDENTIALS_IN_URL.sub(r"\g<scheme>***@", text)
 
 
 def make_client(uri: str) -> MlflowClient:
@@ -54,8 +61,29 @@ def make_client(uri: str) -> MlflowClient:
     """
     import mlflow
 
+    _sagemaker_headers_for_arns_only()
     mlflow.set_tracking_uri(uri)
     return mlflow.MlflowClient(tracking_uri=uri)
+
+
+def _sagemaker_headers_for_arns_only() -> None:
+    """The sagemaker-mlflow plugin's request-header provider claims every tracking URI and
+    fails on any that is not an ARN, so MLflow warns ("Encountered unexpected error during
+    resolving request headers: list index out of range") on each request to a plain server
+    (aws/sagemaker-mlflow#15). Limit it to ARNs, where it is needed."""
+    try:
+        from sagemaker_mlflow.mlflow_sagemaker_request_header_provider import (
+            MlflowSageMakerRequestHeaderProvider as Provider,
+        )
+    except ImportError:
+        return
+
+    def in_context(self: object) -> bool:
+        import mlflow
+
+        return mlflow.get_tracking_uri().startswith("arn:")
+
+    Provider.in_context = in_context  # type: ignore[method-assign]
 
 
 def is_local_store(uri: str) -> bool:

@@ -19,6 +19,7 @@ from sweeps.record.client import (
     ensure_experiment,
     git_commit,
     local_artifact_location,
+    scrub_urls,
 )
 from sweeps.record.writer import BackgroundWriter
 
@@ -40,6 +41,7 @@ TAG_DATA_SHA = "data.sha256"
 TAG_DATA_SOURCE = "data.source"
 TAG_GIT_COMMIT = "mlflow.source.git.commit"
 TAG_ERROR = "sweep.error"
+TAG_END_REASON = "sweep.end_reason"
 MAX_PARAM_LENGTH = 500
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 #: Least seconds between two metric writes of one trial (see SweepTracker.log_epoch).
@@ -178,11 +180,16 @@ class SweepTracker:
             metrics=[Metric(k, v, now, 0) for k, v in numeric_metrics(metrics).items()],
         )
 
-    def end(self, status: str = "FINISHED") -> None:
-        """Flush pending writes and close the parent run with ``status``."""
-        self.flush()
+    def end(
+        self, status: str = "FINISHED", reason: str | None = None, timeout_s: float | None = None
+    ) -> None:
+        """Flush pending writes (waiting at most ``timeout_s``) and close the parent run with
+        ``status``, and ``reason`` (why it did not finish) as a tag."""
+        self.flush(timeout_s)
+        if reason:
+            self.client.set_tag(self.parent_run_id, TAG_END_REASON, scrub_urls(reason)[:5000])
         self.client.set_terminated(self.parent_run_id, status=status)
-        self.writer.close()
+        self.writer.close(0)
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued trial write has reached MLflow."""
@@ -201,10 +208,13 @@ class SweepTracker:
         )
         return sum(r.info.status in ("FINISHED", "FAILED") for r in runs)
 
-    def close_stale_children(self, failed_trial_ids: set[str]) -> int:
-        """End child runs still marked RUNNING once every trial is over (their closing write
-        was lost when a driver died). Returns how many were closed."""
-        self.flush()
+    def close_stale_children(
+        self, failed_trial_ids: set[str], status: str = "FINISHED", timeout_s: float | None = None
+    ) -> int:
+        """End child runs still marked RUNNING once the trials are over: those of
+        ``failed_trial_ids`` FAILED, the others ``status`` (their closing write was lost when a
+        driver died, or, ``KILLED``, the sweep was stopped). Returns how many were closed."""
+        self.flush(timeout_s)
         stale = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
@@ -213,7 +223,7 @@ class SweepTracker:
         )
         for run in stale:
             failed = run.data.tags.get(TAG_TRIAL_ID) in failed_trial_ids
-            self.client.set_terminated(run.info.run_id, status="FAILED" if failed else "FINISHED")
+            self.client.set_terminated(run.info.run_id, status="FAILED" if failed else status)
         return len(stale)
 
     def child_run_id(self, trial_id: str) -> str | None:

@@ -23,6 +23,7 @@ from sweeps.record.client import (
     quick_requests,
     redact_uri,
     resolve_tracking_uri,
+    scrub_urls,
 )
 from sweeps.running.storage import check_writable, resolve_storage
 from trainable.contract import ModelFamily, Schema
@@ -210,6 +211,10 @@ def check_tracking(uri: str, experiment: str) -> None:
     Raises:
         PreflightError: naming the address and the cause (connection refused, timeout, ...).
     """
+    from sweeps.config.spec import CREDENTIALS_HELP, CREDENTIALS_IN_URI
+
+    if CREDENTIALS_IN_URI.match(uri):  # from $MLFLOW_TRACKING_URI: the spec's is checked
+        raise PreflightError(f"MLFLOW_TRACKING_URI {CREDENTIALS_HELP}")
     if is_local_store(uri):
         _check_local_store(uri)
         return
@@ -252,4 +257,4 @@ def _check_http_server(uri: str) -> None:
 def _brief(exc: Exception) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else type(exc).__name__
-    return first[:300]
+    return scrub_urls(first)[:300]

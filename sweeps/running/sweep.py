@@ -4,8 +4,10 @@ to bottom."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -19,7 +21,12 @@ from sweeps.results import ERROR, SweepOutcome, TrialRecord
 from sweeps.running import resume, storage
 from sweeps.running.preflight import Prepared, preflight
 from sweeps.running.ray_runtime import init_ray, stop_local_ray_in_background
+from sweeps.running.stopping import StopSignals, SweepInterrupted
 from sweeps.running.trials import collect, run_trials
+
+#: Seconds a stopped sweep waits for queued MLflow writes before it ends its runs (SIGKILL
+#: follows SIGTERM after ``RAY_JOB_STOP_WAIT_TIME_S``, which ``sweep submit`` sets to 30).
+STOP_FLUSH_S = 10.0
 
 if TYPE_CHECKING:
     from ray.tune import ResultGrid
@@ -37,6 +44,7 @@ class SweepRun:
     console: Console
     verbose: bool
     started: float  # time.monotonic() when the command began
+    stops: StopSignals  # Ctrl-C and SIGTERM while the sweep runs
     restore_from: str | None = None  # the storage folder of a resumed sweep
     registrar: Registrar = field(init=False)  # registers the best model in a child process
 
@@ -50,6 +58,11 @@ class SweepRun:
     def spec(self) -> SweepSpec:
         return self.prepared.spec
 
+    @property
+    def folder(self) -> str:
+        """The sweep's storage folder (Tune's experiment, the state file)."""
+        return self.restore_from or storage.join(self.prepared.storage_path, self.run_name)
+
 
 def run_sweep(
     spec: SweepSpec, console: Console | None = None, verbose: bool = False
@@ -60,23 +73,29 @@ def run_sweep(
         UserError: (before any trial) the spec, data, tracking store or storage is unusable.
     """
     console = console or Console(stderr=True)
-    started = time.monotonic()
-    prepared = preflight(spec)
-    run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    console.print(
-        f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
-        f"{spec.search.max_concurrent} at a time; starting Ray and MLflow..."
-    )
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # Ray's start-up and MLflow's (a new local store migrates its schema) take seconds each.
-        opening = pool.submit(_open_parent_run, prepared, run_name)
-        init_ray(verbose)
-        tracker = opening.result()
-    console.print(
-        f"MLflow run {tracker.parent_run_id} in experiment '{spec.experiment_name}' "
-        f"at {redact_uri(prepared.tracking_uri)}"
-    )
-    return drive(SweepRun(prepared, tracker, run_name, console, verbose, started))
+    with StopSignals(console.print) as stops:
+        started = time.monotonic()
+        prepared = preflight(spec)
+        run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        console.print(
+            f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
+            f"{spec.search.max_concurrent} at a time; starting Ray and MLflow..."
+        )
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            # Ray's start-up and MLflow's (a new local store migrates its schema) take seconds.
+            opening = pool.submit(_open_parent_run, prepared, run_name)
+            try:
+                init_ray(verbose)
+                stops.take_back()
+            except BaseException as exc:
+                _end_opened(opening, exc)
+                raise
+            tracker = opening.result()
+        console.print(
+            f"MLflow run {tracker.parent_run_id} in experiment '{spec.experiment_name}' "
+            f"at {redact_uri(prepared.tracking_uri)}"
+        )
+        return drive(SweepRun(prepared, tracker, run_name, console, verbose, started, stops))
 
 
 def resume_sweep(
@@ -95,26 +114,48 @@ def resume_sweep(
     from sweeps.errors import PreflightError
 
     console = console or Console(stderr=True)
-    started = time.monotonic()
-    folder = resume.locate_sweep(target)
-    state = resume.load_state(folder)
-    spec = validate_spec(state["spec"], source=f"{folder}/{resume.STATE_FILE}")
-    spec.at(state.get("spec_folder"))
-    prepared = preflight(spec)
-    tracker = SweepTracker.reopen(make_client(prepared.tracking_uri), state["parent_run_id"])
-    recorded = tracker.parent_tags.get(TAG_DATA_SHA)
-    if recorded and recorded != prepared.dataset.sha256:
-        raise PreflightError(
-            f"data.source: {spec.data.source} changed since the sweep started "
-            f"(sha256 {prepared.dataset.sha256[:12]}, was {recorded[:12]}); start a new sweep"
+    with StopSignals(console.print) as stops:
+        started = time.monotonic()
+        folder = resume.locate_sweep(target)
+        state = resume.load_state(folder)
+        spec = validate_spec(state["spec"], source=f"{folder}/{resume.STATE_FILE}")
+        spec.at(state.get("spec_folder"))
+        prepared = preflight(spec)
+        tracker = SweepTracker.reopen(make_client(prepared.tracking_uri), state["parent_run_id"])
+        recorded = tracker.parent_tags.get(TAG_DATA_SHA)
+        if recorded and recorded != prepared.dataset.sha256:
+            raise PreflightError(
+                f"data.source: {spec.data.source} changed since the sweep started "
+                f"(sha256 {prepared.dataset.sha256[:12]}, was {recorded[:12]}); start a new sweep"
+            )
+        tracker.mark_running()
+        console.print(
+            f"resuming sweep [bold]{state['run_name']}[/] from {folder}; MLflow run "
+            f"{tracker.parent_run_id} at {redact_uri(prepared.tracking_uri)}"
         )
-    tracker.mark_running()
-    console.print(
-        f"resuming sweep [bold]{state['run_name']}[/] from {folder}; MLflow run "
-        f"{tracker.parent_run_id} at {redact_uri(prepared.tracking_uri)}"
-    )
-    init_ray(verbose)
-    return drive(SweepRun(prepared, tracker, state["run_name"], console, verbose, started, folder))
+        try:
+            init_ray(verbose)
+            stops.take_back()
+        except BaseException as exc:
+            tracker.end(*ending(exc))
+            raise
+        return drive(
+            SweepRun(prepared, tracker, state["run_name"], console, verbose, started, stops, folder)
+        )
+
+
+def ending(exc: BaseException) -> tuple[str, str]:
+    """The parent run's end status for a sweep ended by ``exc``, and the reason to record."""
+    if isinstance(exc, KeyboardInterrupt):
+        name = exc.args[0] if isinstance(exc, SweepInterrupted) else "SIGINT"
+        return "KILLED", f"stopped by {name}"
+    return "FAILED", f"{type(exc).__name__}: {exc}"
+
+
+def _end_opened(opening: Future[SweepTracker], exc: BaseException) -> None:
+    """End the parent run ``opening`` created (if it did) as ``exc`` says."""
+    with contextlib.suppress(Exception):
+        opening.result().end(*ending(exc))
 
 
 def _open_parent_run(prepared: Prepared, run_name: str) -> SweepTracker:
@@ -129,15 +170,19 @@ def _open_parent_run(prepared: Prepared, run_name: str) -> SweepTracker:
     spec = prepared.spec.to_dict()
     spec["storage"] = prepared.storage_path
     spec["tracking"] = {"uri": prepared.tracking_uri}
-    resume.save_state(
-        prepared.storage_path,
-        run_name,
-        spec,
-        prepared.spec.folder,
-        tracker.parent_run_id,
-        tracker.experiment_id,
-        prepared.tracking_uri,
-    )
+    try:
+        resume.save_state(
+            prepared.storage_path,
+            run_name,
+            spec,
+            prepared.spec.folder,
+            tracker.parent_run_id,
+            tracker.experiment_id,
+            prepared.tracking_uri,
+        )
+    except BaseException as exc:
+        tracker.end(*ending(exc))
+        raise
     return tracker
 
 
@@ -146,9 +191,10 @@ def drive(run: SweepRun) -> SweepOutcome:
     sweep whose parent run is open and whose Ray is up."""
     prepared, tracker, registrar = run.prepared, run.tracker, run.registrar
     spec = prepared.spec
-    status = "FAILED"
+    status, reason = "FAILED", None
     try:
-        grid = run_trials(run)
+        with run.stops.trials():
+            grid = run_trials(run)
         stop_local_ray_in_background()  # nothing below needs Ray
         trials = collect(grid, tracker, spec.objective)
         tracker.close_stale_children({t.trial_id for t in trials if t.status == ERROR})
@@ -159,12 +205,18 @@ def drive(run: SweepRun) -> SweepOutcome:
             registration = registrar.result() if registering else None
         registry_note = model_registry_note(prepared.tracking_uri) if registration else None
         status = "FINISHED"
-    except KeyboardInterrupt:
-        status = "KILLED"
+    except KeyboardInterrupt as exc:
+        status, reason = ending(exc)
+        # Trials stopped mid-training: KILLED, and continued by `sweep resume`.
+        tracker.close_stale_children(set(), status="KILLED", timeout_s=STOP_FLUSH_S)
+        signum = exc.signum if isinstance(exc, SweepInterrupted) else signal.SIGINT
+        raise SweepInterrupted(signum, f"sweep resume {run.folder}") from None
+    except BaseException as exc:
+        status, reason = ending(exc)
         raise
     finally:
         registrar.close()
-        tracker.end(status)
+        tracker.end(status, reason, timeout_s=STOP_FLUSH_S if status == "KILLED" else None)
     return SweepOutcome(
         spec=spec,
         run_name=run.run_name,
