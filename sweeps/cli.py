@@ -304,6 +304,14 @@ def submit(
         bool,
         typer.Option("--no-wait", help="Print the job id and return; do not follow the log."),
     ] = False,
+    allow_local: Annotated[
+        bool,
+        typer.Option(
+            "--allow-local",
+            help="Run even if the spec keeps its MLflow store or storage on the head's disk "
+            "(a one-node cluster you keep); refused otherwise.",
+        ),
+    ] = False,
 ) -> None:
     """Run a sweep on a Ray cluster as a Ray job.
 
@@ -313,7 +321,7 @@ def submit(
     """
     from sweeps.cluster import submit as jobs
 
-    submission = jobs.submit_sweep(spec, set_, address, working_dir)
+    submission = jobs.submit_sweep(spec, set_, address, working_dir, allow_local)
     for warning in submission.warnings:
         err.print(f"[yellow]warning:[/] {warning}")
     job, at = submission.job_id, submission.address

@@ -260,7 +260,8 @@ def submitted(head: Head, tracking: str, login_user: LoginUser) -> subprocess.Co
         ["sweep", "submit", "trainable/families/abalone.yaml", "--address", head.dashboard,
          "--set", f"search.num_samples={TRIALS}", "--set", f"search.max_concurrent={TRIALS}",
          "--set", "search.space.epochs=2", "--set", "search.scheduler=null",
-         "--set", f"tracking.uri={tracking}", "--set", f"storage={login_user.home / 'results'}"],
+         "--set", f"tracking.uri={tracking}", "--set", f"storage={login_user.home / 'results'}",
+         "--allow-local"],  # one node: the head's own disk is the storage
         cwd=REPO,
         timeout=300,
     )  # fmt: skip
@@ -315,6 +316,13 @@ def test_sweep_status_shows_the_job_succeeded_and_its_mlflow_run(head, job_id):
     assert re.search(r"^status\s+SUCCEEDED$", shown.stdout, re.MULTILINE)
     sweep_row = r"^sweep\s+abalone-\d{8}-\d{6} \(MLflow run [0-9a-f]{32}\)$"
     assert re.search(sweep_row, shown.stdout, re.MULTILINE), shown.stdout
+
+
+def test_the_job_gives_its_driver_30_s_to_stop_cleanly(head, job_id):
+    from ray.job_submission import JobSubmissionClient
+
+    info = JobSubmissionClient(head.dashboard).get_job_info(job_id)
+    assert info.runtime_env["env_vars"]["RAY_JOB_STOP_WAIT_TIME_S"] == "30"
 
 
 def test_sweep_logs_show_the_drivers_output(head, job_id):

@@ -18,6 +18,10 @@ from servers import free_port
 from sweeps.cluster.submit import entrypoint, is_job_id
 
 
+#: A spec whose record leaves the cluster (checked only in form by `sweep submit`).
+REMOTE = ["--set", "tracking.uri=http://10.0.0.5:5000", "--set", "storage=s3://bucket/sweeps"]
+
+
 def sweep(*args: str, cwd=REPO) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     return subprocess.run(
@@ -62,7 +66,7 @@ def test_without_a_spec_the_job_runs_the_packaged_default():
 
 
 def test_unreachable_cluster_is_one_line_and_exit_2(nothing_listening):
-    done = sweep("submit", "--address", nothing_listening)
+    done = sweep("submit", *REMOTE, "--address", nothing_listening)
     assert done.returncode == 2
     assert done.stderr.startswith(
         f"error: --address: cannot reach the Ray Jobs API at {nothing_listening}"
@@ -71,7 +75,7 @@ def test_unreachable_cluster_is_one_line_and_exit_2(nothing_listening):
 
 
 def test_a_server_that_is_not_ray_is_named_as_such(not_a_ray_dashboard):
-    done = sweep("submit", "--address", not_a_ray_dashboard)
+    done = sweep("submit", *REMOTE, "--address", not_a_ray_dashboard)
     assert done.returncode == 2
     assert "it answers, but not as a Ray dashboard" in done.stderr
 
@@ -86,9 +90,46 @@ def test_the_spec_is_checked_before_the_cluster_is_contacted(nothing_listening):
 def test_a_spec_outside_the_shipped_folder_is_refused(tmp_path, nothing_listening):
     spec = tmp_path / "mine.yaml"
     spec.write_text(DEFAULT_SPEC.read_text())
-    done = sweep("submit", str(spec), "--address", nothing_listening)
+    done = sweep("submit", str(spec), *REMOTE, "--address", nothing_listening)
     assert done.returncode == 2
     assert "outside the working folder" in done.stderr
+
+
+def test_a_local_mlflow_store_or_storage_on_a_cluster_is_refused(nothing_listening):
+    done = sweep("submit", str(DEFAULT_SPEC), "--address", nothing_listening)
+    assert done.returncode == 2
+    assert "error: tracking.uri (not set): on the cluster this is a local MLflow store" in (
+        done.stderr
+    )
+    assert "error: storage (./sweep-results): a folder on the head node" in done.stderr
+    assert "--allow-local" in done.stderr and "--address" not in done.stderr
+
+
+def test_allow_local_submits_a_local_store_with_a_warning(nothing_listening):
+    done = sweep("submit", str(DEFAULT_SPEC), "--allow-local", "--address", nothing_listening)
+    assert done.returncode == 2
+    assert "cannot reach the Ray Jobs API" in done.stderr  # got past the check to the cluster
+
+
+def test_key_and_credential_files_are_never_uploaded(tmp_path):
+    """The working folder as Ray packages it for the job, with the excludes `submit` passes."""
+    import zipfile
+
+    from ray._private.runtime_env.packaging import create_package
+
+    from sweeps.cluster.submit import EXCLUDES
+
+    secrets = [".env", ".env.production", "deploy.pem", "tls.key", "id_rsa", "id_ed25519.pub",
+               ".aws/credentials", ".ssh/config", "credentials.json", ".netrc"]  # fmt: skip
+    kept = ["spec.yaml", "model.py", "data/table.csv", "notes/keys.md"]
+    work = tmp_path / "work"
+    for name in secrets + kept:
+        (work / name).parent.mkdir(parents=True, exist_ok=True)
+        (work / name).write_text("x")
+    package = tmp_path / "package.zip"
+    create_package(str(work), package, include_gitignore=True, excludes=EXCLUDES)
+    packed = {n for n in zipfile.ZipFile(package).namelist() if not n.endswith("/")}
+    assert packed == set(kept)
 
 
 def test_status_of_a_job_id_asks_the_cluster(nothing_listening):

@@ -33,7 +33,32 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 
 #: Left out of the uploaded working folder (gitignore syntax; Ray also honours .gitignore):
 #: local results and stores would be large, stale and useless on the cluster.
-EXCLUDES = [".git", "mlflow.db", "mlruns", "mlartifacts", "sweep-results", "__pycache__", ".venv"]
+LOCAL_STATE = [".git", "mlflow.db", "mlruns", "mlartifacts", "sweep-results", "__pycache__", ".venv"]
+#: Never uploaded, whatever .gitignore says: keys and credentials.
+SECRETS = [
+    ".env",
+    ".env.*",
+    "*.pem",
+    "*.key",
+    "*.p12",
+    "*.pfx",
+    "id_rsa*",
+    "id_dsa*",
+    "id_ecdsa*",
+    "id_ed25519*",
+    ".ssh",
+    ".aws",
+    ".netrc",
+    ".pgpass",
+    "credentials",
+    "credentials.json",
+    "*.kubeconfig",
+]
+EXCLUDES = LOCAL_STATE + SECRETS
+
+#: Seconds Ray gives a stopped job between SIGTERM and SIGKILL (its default, 3, is too short to
+#: end the trials and the MLflow runs cleanly).
+STOP_GRACE_S = 30
 
 #: Ray's client-side INFO lines ("Uploading package", "WebSocket closed") and its notice that
 #: .git is excluded by default (we exclude it anyway).
@@ -111,14 +136,17 @@ def submit_sweep(
     overrides: list[str] | None,
     address: str | None,
     working_dir: Path | None = None,
+    allow_local: bool = False,
 ) -> Submission:
     """Validate the spec here, then submit ``sweep run`` as a Ray job; returns at once.
 
     Only the spec itself is checked locally (``load_spec``): data paths, the tracking server and
     storage may resolve only on the cluster, where ``sweep run`` checks them before any trial.
+    Key and credential files (:data:`SECRETS`) are never uploaded.
 
     Raises:
-        UserError: the spec is invalid, lies outside the working folder, or the cluster is
+        UserError: the spec is invalid, lies outside the working folder, keeps its MLflow store
+            or storage on the head's disk (unless ``allow_local``), or the cluster is
             unreachable or refuses the job.
     """
     from sweeps.config.spec import load_spec
@@ -126,18 +154,25 @@ def submit_sweep(
     folder = (working_dir or Path.cwd()).resolve()
     loaded = load_spec(spec, overrides)
     relative = _relative_spec(spec, folder)
+    local = _local_on_cluster(loaded)
+    if local and not allow_local:
+        raise UserError(*local, "pass --allow-local to run the sweep this way anyway")
     client = connect(address)
     command = entrypoint(relative, overrides)
     try:
         job_id = client.submit_job(
             entrypoint=command,
-            runtime_env={"working_dir": str(folder), "excludes": EXCLUDES},
+            runtime_env={
+                "working_dir": str(folder),
+                "excludes": EXCLUDES,
+                "env_vars": {"RAY_JOB_STOP_WAIT_TIME_S": str(STOP_GRACE_S)},
+            },
             metadata={"sweep": loaded.name, "submitted_by": "sweep submit"},
         )
     except (RuntimeError, ValueError, OSError) as exc:
         address = client.get_address()
         raise UserError(f"submit: the cluster at {address} refused the job: {exc}") from None
-    return Submission(job_id, client.get_address(), command, _remote_warnings(loaded))
+    return Submission(job_id, client.get_address(), command, local)
 
 
 def follow_logs(address: str | None, job_id: str, write: Callable[[str], object]) -> JobDetails:
@@ -240,22 +275,25 @@ def _relative_spec(spec: Path | None, folder: Path) -> str | None:
         ) from None
 
 
-def _remote_warnings(spec: SweepSpec) -> list[str]:
-    """Settings that work locally but lose results when the sweep runs on a cluster."""
+def _local_on_cluster(spec: SweepSpec) -> list[str]:
+    """Settings that work locally but, on a cluster, keep the record on the head's disk."""
+    from sweeps.record.client import is_local_store
     from sweeps.running import storage
 
-    warnings = []
-    if spec.tracking.uri is None:
-        warnings.append(
-            "tracking.uri is not set: on the cluster MLflow uses $MLFLOW_TRACKING_URI there, else "
-            "a SQLite file inside the job's temporary working folder"
+    problems = []
+    if spec.tracking.uri is None or is_local_store(spec.tracking.uri):
+        where = spec.tracking.uri or "not set"
+        problems.append(
+            f"tracking.uri ({where}): on the cluster this is a local MLflow store on the head "
+            "(or in the job's temporary folder): set tracking.uri to your MLflow server or "
+            "SageMaker MLflow ARN"
         )
     if not storage.is_remote(spec.storage):
-        warnings.append(
-            f"storage {spec.storage} is a local folder on the head node: a cluster of more than "
-            "one node needs shared storage (s3://...) for trial checkpoints"
+        problems.append(
+            f"storage ({spec.storage}): a folder on the head node, lost with it, and not shared "
+            "with the workers: set storage to s3://BUCKET/PREFIX"
         )
-    return warnings
+    return problems
 
 
 def _unreachable(url: str, cause: str) -> UserError:
