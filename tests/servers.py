@@ -104,3 +104,53 @@ def mlflow_server(folder: Path, *artifact_args: str, env: dict[str, str]) -> Ite
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_server(proc)
+
+
+class FaultyProxy:
+    """An HTTP proxy on 127.0.0.1 in front of a real server that answers ``status`` to every
+    request whose path contains one of ``failing`` (set it while the proxy runs): a server
+    that is up but fails some calls, as a load balancer in front of MLflow can."""
+
+    def __init__(self, target: str) -> None:
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        import requests
+
+        self.target = target.rstrip("/")
+        self.failing: tuple[str, ...] = ()
+        self.status = 503
+        proxy = self
+
+        class Forward(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                if any(part in self.path for part in proxy.failing):
+                    self.send_response(proxy.status)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                reply = requests.request(
+                    self.command, proxy.target + self.path, data=body, headers=headers
+                )
+                self.send_response(reply.status_code)
+                for key, value in reply.headers.items():
+                    if key.lower() not in ("transfer-encoding", "content-encoding", "connection"):
+                        self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(reply.content)
+
+            do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _answer  # noqa: N815
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Forward)
+        self.url = f"http://127.0.0.1:{self._server.server_port}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -81,3 +81,30 @@ def test_a_holder_without_the_champion_metric_is_beaten(client):
     second = _version(client, 0.5, "test_auc")
     moved, previous, previous_value = promote(client, MODEL, "champion", second, AUC, 0.5)
     assert moved and (previous, previous_value) == (first, None)
+
+
+def test_a_failed_alias_lookup_fails_the_promotion_and_leaves_the_alias(tmp_path, monkeypatch):
+    """A tracking server that cannot read the registered model right now is not "no champion
+    yet": the alias stays where it was and the error surfaces."""
+    import os
+
+    from mlflow.exceptions import MlflowException
+    from servers import FaultyProxy, mlflow_server
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    with mlflow_server(tmp_path / "server", env=dict(os.environ)) as url:
+        proxy = FaultyProxy(url)
+        try:
+            client = MlflowClient(proxy.url)
+            experiment = client.create_experiment("alias-test")
+            client.run_id = client.create_run(experiment).info.run_id  # type: ignore[attr-defined]
+            client.create_registered_model(MODEL)
+            first, worse = _version(client, 2.3), _version(client, 2.9)
+            promote(client, MODEL, "champion", first, RMSE, 2.3)
+            proxy.failing = ("/registered-models/get",)
+            with pytest.raises(MlflowException):
+                promote(client, MODEL, "champion", worse, RMSE, 2.9)
+            proxy.failing = ()
+            assert _holder(client) == first
+        finally:
+            proxy.close()

@@ -143,16 +143,16 @@ def promote(
 ) -> tuple[bool, str | None, float | None]:
     """Point ``alias`` at ``version`` if nothing holds it yet or ``value`` is better (by
     ``champion``) than the holder's tag of the same metric; a holder without that tag (e.g.
-    registered under another rule) is beaten. Returns (moved, previous version, its value)."""
-    from mlflow.exceptions import MlflowException
+    registered under another rule) is beaten. Returns (moved, previous version, its value).
 
-    try:
-        current = client.get_model_version_by_alias(model_name, alias)
-    except MlflowException:
-        current = None
-    if current is None:
+    Only the registered model's own alias list says "nothing holds it": any failure to read it
+    is raised, never taken for "no champion yet".
+    """
+    holder = client.get_registered_model(model_name).aliases.get(alias)
+    if holder is None:
         client.set_registered_model_alias(model_name, alias, version)
         return True, None, None
+    current = client.get_model_version(model_name, str(holder))
     try:
         current_value = float(current.tags[champion.metric])
     except (KeyError, ValueError):
