@@ -222,7 +222,7 @@ TrackingUriOpt = Annotated[
 SweepArg = Annotated[
     str | None,
     typer.Argument(
-        help="The sweep: its parent run name (abalone-20261127-163630), run id, or spec name "
+        help="The sweep: its parent run name (abalone-20261127-163630-3fa2), run id, or spec name "
         "(its newest sweep). Default: the newest sweep in the experiment.",
         show_default=False,
     ),

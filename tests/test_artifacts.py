@@ -171,3 +171,12 @@ def test_distributions_follow_spec_params():
     assert space["learning_rate"].to_optuna() == FloatDistribution(1e-4, 1e-2, log=True)
     assert space["units"].to_optuna() == CategoricalDistribution([16, 32, 64, 128])
     assert set(build_study(TRIALS, SPEC).trials[0].distributions) == set(space)
+
+
+def test_html_report_shows_a_metric_name_as_text_not_markup(tmp_path):
+    from sweeps.record.artifacts import write_html_report
+
+    spec = load_spec(None, ["search.metric=val_<script>alert(1)</script>"])
+    page = write_html_report({}, spec, tmp_path / "summary.html").read_text()
+    assert "<script>alert(1)</script>" not in page
+    assert "val_&lt;script&gt;alert(1)&lt;/script&gt;" in page

@@ -314,7 +314,7 @@ def test_sweep_status_shows_the_job_succeeded_and_its_mlflow_run(head, job_id):
     shown = run(["sweep", "status", job_id, "--address", head.dashboard], timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert re.search(r"^status\s+SUCCEEDED$", shown.stdout, re.MULTILINE)
-    sweep_row = r"^sweep\s+abalone-\d{8}-\d{6} \(MLflow run [0-9a-f]{32}\)$"
+    sweep_row = r"^sweep\s+abalone-\d{8}-\d{6}-[0-9a-f]{4} \(MLflow run [0-9a-f]{32}\)$"
     assert re.search(sweep_row, shown.stdout, re.MULTILINE), shown.stdout
 
 

@@ -17,7 +17,6 @@ from servers import free_port
 
 from sweeps.cluster.submit import entrypoint, is_job_id
 
-
 #: A spec whose record leaves the cluster (checked only in form by `sweep submit`).
 REMOTE = ["--set", "tracking.uri=http://10.0.0.5:5000", "--set", "storage=s3://bucket/sweeps"]
 

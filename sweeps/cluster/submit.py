@@ -33,7 +33,15 @@ DEFAULT_ADDRESS = "http://127.0.0.1:8265"
 
 #: Left out of the uploaded working folder (gitignore syntax; Ray also honours .gitignore):
 #: local results and stores would be large, stale and useless on the cluster.
-LOCAL_STATE = [".git", "mlflow.db", "mlruns", "mlartifacts", "sweep-results", "__pycache__", ".venv"]
+LOCAL_STATE = [
+    ".git",
+    "mlflow.db",
+    "mlruns",
+    "mlartifacts",
+    "sweep-results",
+    "__pycache__",
+    ".venv",
+]
 #: Never uploaded, whatever .gitignore says: keys and credentials.
 SECRETS = [
     ".env",

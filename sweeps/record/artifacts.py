@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import html
 import importlib.util
 import warnings
 from collections.abc import Iterator
@@ -63,8 +64,9 @@ def write_html_report(figures: dict[str, Figure], spec: SweepSpec, path: Path) -
     sections = []
     for i, (name, fig) in enumerate(figures.items()):
         body = fig.to_html(include_plotlyjs=(i == 0), full_html=False, div_id=name)
-        sections.append(f"<h2>{name.replace('_', ' ')}</h2>\n{body}")
-    title = f"Sweep {spec.name}: {spec.objective.metric} ({spec.objective.mode})"
+        sections.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2>\n{body}")
+    # The metric's name comes from the model family's code: text, never markup.
+    title = html.escape(f"Sweep {spec.name}: {spec.objective.metric} ({spec.objective.mode})")
     page = (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"

@@ -63,7 +63,30 @@ def make_client(uri: str) -> MlflowClient:
 
     _sagemaker_headers_for_arns_only()
     mlflow.set_tracking_uri(uri)
-    return mlflow.MlflowClient(tracking_uri=uri)
+    if not uri.startswith("sqlite:///"):
+        return mlflow.MlflowClient(tracking_uri=uri)
+    # A new SQLite store creates its tables on first use; two sweeps doing that at once collide
+    # ("table experiments already exists", or alembic's "Online migration expected to match one
+    # row"). One process at a time, until both the tracking and the registry store are made.
+    with _file_lock(uri.removeprefix("sqlite:///") + ".lock"):
+        client = mlflow.MlflowClient(tracking_uri=uri)
+        client.search_experiments(max_results=1)
+        client.search_registered_models(max_results=1)
+    return client
+
+
+@contextlib.contextmanager
+def _file_lock(path: str) -> Iterator[None]:
+    """An exclusive lock on ``path`` (created if missing) between processes of this host."""
+    import fcntl
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _sagemaker_headers_for_arns_only() -> None:

@@ -65,5 +65,6 @@ def locate_sweep(target: str) -> str:
             return candidate.rstrip("/")
     raise UserError(
         f"resume: no sweep found at {target!r}; give the sweep's folder (with {STATE_FILE}), "
-        f"e.g. ./{RESULTS_FOLDER}/NAME-20261127-163630, or a sweep name under ./{RESULTS_FOLDER}"
+        f"e.g. ./{RESULTS_FOLDER}/NAME-20261127-163630-3fa2, or a sweep name under "
+        f"./{RESULTS_FOLDER}"
     )

@@ -77,6 +77,15 @@ def write_text(uri: str, text: str) -> None:
         out.write(text.encode())
 
 
+def delete(uri: str) -> None:
+    """Delete the file at ``uri`` if it exists."""
+    import pyarrow.fs
+
+    fs, path = _filesystem(uri)
+    if fs.get_file_info(path).type == pyarrow.fs.FileType.File:
+        fs.delete_file(path)
+
+
 def read_text(uri: str) -> str | None:
     """The text at ``uri``, or None if there is no such file."""
     import pyarrow.fs

@@ -5,6 +5,7 @@ to bottom."""
 from __future__ import annotations
 
 import contextlib
+import secrets
 import signal
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,6 +20,7 @@ from sweeps.record.client import make_client, redact_uri
 from sweeps.record.runs import TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
 from sweeps.results import ERROR, SweepOutcome, TrialRecord
 from sweeps.running import resume, storage
+from sweeps.running.lease import Lease
 from sweeps.running.preflight import Prepared, preflight
 from sweeps.running.ray_runtime import init_ray, stop_local_ray_in_background
 from sweeps.running.stopping import StopSignals, SweepInterrupted
@@ -73,10 +75,10 @@ def run_sweep(
         UserError: (before any trial) the spec, data, tracking store or storage is unusable.
     """
     console = console or Console(stderr=True)
-    with StopSignals(console.print) as stops:
+    with StopSignals(console.print) as stops, contextlib.ExitStack() as held:
         started = time.monotonic()
         prepared = preflight(spec)
-        run_name = f"{spec.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_name = new_run_name(spec.name)
         console.print(
             f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
             f"{spec.search.max_concurrent} at a time; starting Ray and MLflow..."
@@ -90,7 +92,8 @@ def run_sweep(
             except BaseException as exc:
                 _end_opened(opening, exc)
                 raise
-            tracker = opening.result()
+            tracker, lease = opening.result()
+        held.callback(lease.release)
         console.print(
             f"MLflow run {tracker.parent_run_id} in experiment '{spec.experiment_name}' "
             f"at {redact_uri(prepared.tracking_uri)}"
@@ -114,10 +117,11 @@ def resume_sweep(
     from sweeps.errors import PreflightError
 
     console = console or Console(stderr=True)
-    with StopSignals(console.print) as stops:
+    with StopSignals(console.print) as stops, contextlib.ExitStack() as held:
         started = time.monotonic()
         folder = resume.locate_sweep(target)
         state = resume.load_state(folder)
+        held.callback(Lease.take(folder).release)  # refused while the sweep's driver runs
         spec = validate_spec(state["spec"], source=f"{folder}/{resume.STATE_FILE}")
         spec.at(state.get("spec_folder"))
         prepared = preflight(spec)
@@ -152,21 +156,34 @@ def ending(exc: BaseException) -> tuple[str, str]:
     return "FAILED", f"{type(exc).__name__}: {exc}"
 
 
-def _end_opened(opening: Future[SweepTracker], exc: BaseException) -> None:
+def new_run_name(spec_name: str) -> str:
+    """``abalone-20261130-131126-3fa2``: the spec's name, the start time and a random suffix,
+    so that two sweeps started in the same second get their own run and folder."""
+    return f"{spec_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def _end_opened(opening: Future[tuple[SweepTracker, Lease]], exc: BaseException) -> None:
     """End the parent run ``opening`` created (if it did) as ``exc`` says."""
     with contextlib.suppress(Exception):
-        opening.result().end(*ending(exc))
+        tracker, lease = opening.result()
+        lease.release()
+        tracker.end(*ending(exc))
 
 
-def _open_parent_run(prepared: Prepared, run_name: str) -> SweepTracker:
-    """The experiment and the sweep's parent run, and the state file that finds them again."""
-    tracker = SweepTracker.start(
-        make_client(prepared.tracking_uri),
-        prepared.spec,
-        prepared.dataset,
-        run_name,
-        storage.join(prepared.storage_path, run_name),
-    )
+def _open_parent_run(prepared: Prepared, run_name: str) -> tuple[SweepTracker, Lease]:
+    """The sweep's folder (new, and leased to this driver), the experiment and the parent run,
+    and the state file that finds them again."""
+    folder = storage.join(prepared.storage_path, run_name)
+    if storage.read_text(storage.join(folder, resume.STATE_FILE)) is not None:
+        raise RuntimeError(f"{folder} already holds a sweep")  # never, with random suffixes
+    lease = Lease.take(folder)
+    try:
+        tracker = SweepTracker.start(
+            make_client(prepared.tracking_uri), prepared.spec, prepared.dataset, run_name, folder
+        )
+    except BaseException:
+        lease.release()
+        raise
     spec = prepared.spec.to_dict()
     spec["storage"] = prepared.storage_path
     spec["tracking"] = {"uri": prepared.tracking_uri}
@@ -181,9 +198,10 @@ def _open_parent_run(prepared: Prepared, run_name: str) -> SweepTracker:
             prepared.tracking_uri,
         )
     except BaseException as exc:
+        lease.release()
         tracker.end(*ending(exc))
         raise
-    return tracker
+    return tracker, lease
 
 
 def drive(run: SweepRun) -> SweepOutcome:

@@ -64,7 +64,7 @@ class SweepView:
 
     @property
     def name(self) -> str:
-        """The parent run's name, e.g. ``abalone-20261127-163630``."""
+        """The parent run's name, e.g. ``abalone-20261127-163630-3fa2``."""
         return self.parent.info.run_name or self.parent.info.run_id
 
     @property
@@ -178,7 +178,7 @@ def list_sweeps(store: Store, limit: int = DEFAULT_LIMIT) -> list[Run]:
 
 def find_sweep(store: Store, target: str | None = None) -> Run:
     """The parent run ``target`` names: a run id, a parent run name
-    (``abalone-20261127-163630``), or a spec name (its newest sweep); None: the newest sweep.
+    (``abalone-20261127-163630-3fa2``), or a spec name (its newest sweep); None: the newest sweep.
 
     Raises:
         UserError: nothing matches.
@@ -208,7 +208,7 @@ def find_sweep(store: Store, target: str | None = None) -> Run:
             return runs[0]
     raise UserError(
         f"no sweep named {target!r} in {store.where()}; `sweep ls` lists the sweeps "
-        "(give a parent run name like abalone-20261127-163630 or a run id)"
+        "(give a parent run name like abalone-20261127-163630-3fa2 or a run id)"
     )
 
 
