@@ -3,6 +3,8 @@ MLflow with its error, and the sweep goes on."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers import DEFAULT_SPEC, small_spec_overrides
 from mlflow import MlflowClient
@@ -11,7 +13,7 @@ from sweeps.config.spec import load_spec
 from sweeps.running.sweep import run_sweep
 
 
-def _sweep(tmp, trainable: str, trials: int, epochs: int):
+def _sweep(tmp, trainable: str, trials: int, epochs: int, **extra: object):
     overrides = small_spec_overrides(
         tmp,
         **{
@@ -19,6 +21,7 @@ def _sweep(tmp, trainable: str, trials: int, epochs: int):
             "search.num_samples": trials,
             "search.space.epochs": epochs,
             "search.max_failures": 1,
+            **extra,
         },
     )
     outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
@@ -77,3 +80,42 @@ def test_crashed_trial_is_retried_from_its_checkpoint_and_finishes(sweep_with_re
         assert run.data.metrics["epochs_trained"] == 3
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse")]
         assert steps == [1, 2, 3]
+
+
+@pytest.fixture(scope="module")
+def retried_after_a_best_epoch(ray_session, tmp_path_factory):
+    """One trial, best at epoch 2, checkpointed at epoch 3, crashed, retried to epoch 5."""
+    tmp = tmp_path_factory.mktemp("latest")
+    probes = tmp / "probes"
+    probes.mkdir()
+    outcome, client = _sweep(
+        tmp, "crashes_after_a_best_epoch", trials=1, epochs=5,
+        **{"search.space.probe_dir": str(probes), "search.initial_points": "[]"},
+    )  # fmt: skip
+    digests = {p.name: p.read_text() for p in probes.iterdir()}
+    return outcome, client, digests
+
+
+def test_a_retried_trial_goes_on_from_its_latest_epoch_not_its_best(retried_after_a_best_epoch):
+    _, _, digests = retried_after_a_best_epoch
+    assert digests["resumed"] == digests["epoch-3"]
+    assert digests["epoch-3"] != digests["epoch-2"]
+
+
+def test_a_retried_trial_still_registers_its_best_epoch(retried_after_a_best_epoch):
+    from helpers import only_checkpoint_state
+    from sample_trainables import crashes_after_a_best_epoch, weights_digest
+
+    outcome, _, digests = retried_after_a_best_epoch
+    state = only_checkpoint_state(outcome.storage_path, "trial-0001")
+    assert (state["epoch"], state["best_epoch"], state["best_value"]) == (5, 2, 1.0)
+    folder = sorted(Path(outcome.storage_path, "trial-0001").glob("checkpoint_*"))[0]
+    assert weights_digest(crashes_after_a_best_epoch.load(str(folder))) == digests["epoch-2"]
+    assert outcome.trials[0].best_epoch == 2
+
+
+def test_a_retried_trial_logs_each_epoch_once(retried_after_a_best_epoch):
+    outcome, client, _ = retried_after_a_best_epoch
+    run = client.get_run(outcome.trials[0].run_id)
+    steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse")]
+    assert steps == [1, 2, 3, 4, 5]

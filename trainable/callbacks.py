@@ -1,4 +1,5 @@
-"""Keras callback that reports each epoch to Ray Tune and checkpoints the trial's best model."""
+"""Keras callbacks of a trial: reporting each epoch to Ray Tune with checkpoints of the latest
+state and the best model, and early stopping that survives a resume."""
 
 from __future__ import annotations
 
@@ -17,26 +18,30 @@ from trainable.contract import Objective
 
 #: Least seconds between two checkpoints of a running trial (the last one is always written).
 CHECKPOINT_INTERVAL_S = 10.0
+#: The model as it was at the checkpoint's epoch, when that is not its best epoch.
+LATEST_FILE = "latest.keras"
 
 
 class TuneReporter(keras.callbacks.Callback):
-    """Reports ``loss`` and every ``val_*`` metric each epoch; checkpoints the best model by
-    ``objective``.
+    """Reports ``loss`` and every ``val_*`` metric each epoch; checkpoints the trial's latest
+    state and its best model by ``objective`` apart.
 
     A better value of the objective's metric keeps the weights in memory (well under a
-    millisecond). A checkpoint (the whole Keras model, about 50 ms with Tune's bookkeeping)
-    holding the best weights so far is written, if they changed since the last one:
+    millisecond). A checkpoint is written:
 
-    * at an improving epoch at least ``interval_s`` after the previous checkpoint, so a crash
+    * at the first epoch at least ``interval_s`` after the previous checkpoint, so a crash
       costs at most that much of a trial's training;
     * at each of ``stop_epochs``, the epochs after which the scheduler may stop the trial
       (ASHA's rungs): a stopped trial never gets another report;
     * at the last epoch (all epochs done, or early stopping).
 
-    So the newest checkpoint is always the trial's best model so far. ``state`` (epoch,
-    best value, best_epoch, stopped_early) is updated in place and saved with each
-    checkpoint, so a retried trial resumes where it left off. List this callback after
-    ``EarlyStopping``, so the epoch where training stops is known to be the last one.
+    It holds ``model_file``, the best model so far (what registration loads), and, if the
+    current epoch is not the best one, ``latest_file``, the model as it is now (weights and
+    optimizer state), from which a retried or resumed trial goes on training. ``state``
+    (epoch, best value, best_epoch, stopped_early) is updated in place and saved with each
+    checkpoint as ``state_file``. ``best_weights`` are those of a restored checkpoint's best
+    model. List this callback after ``EarlyStopping``, so the epoch where training stops is
+    known to be the last one.
     """
 
     def __init__(
@@ -47,15 +52,18 @@ class TuneReporter(keras.callbacks.Callback):
         state_file: str,
         interval_s: float = CHECKPOINT_INTERVAL_S,
         stop_epochs: Collection[int] = (),
+        latest_file: str = LATEST_FILE,
+        best_weights: list[Any] | None = None,
     ) -> None:
         super().__init__()
         self.state = state
         self.objective = objective
         self.model_file = model_file
         self.state_file = state_file
+        self.latest_file = latest_file
         self.interval_s = interval_s
         self.stop_epochs = frozenset(int(e) for e in stop_epochs)
-        self._best_weights: list[Any] | None = None  # best so far, if newer than the checkpoint
+        self._best_weights = best_weights  # the best model's weights so far
         self._last_saved = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
@@ -68,8 +76,7 @@ class TuneReporter(keras.callbacks.Callback):
             )
         value = float(logs[metric])
         self.state["epoch"] = epoch + 1
-        improved = self.objective.better(value, self.state["best_value"])
-        if improved:
+        if self.objective.better(value, self.state["best_value"]):
             self.state["best_value"] = value
             self.state["best_epoch"] = epoch + 1
             self._best_weights = self.model.get_weights()
@@ -85,21 +92,42 @@ class TuneReporter(keras.callbacks.Callback):
         due = (
             last
             or epoch + 1 in self.stop_epochs
-            or (improved and time.monotonic() - self._last_saved >= self.interval_s)
+            or time.monotonic() - self._last_saved >= self.interval_s
         )
         if self._best_weights is None or not due:
             tune.report(metrics)
             return
         if last:
             self.state["stopped_early"] = bool(self.model.stop_training)
-        current = None if improved or last else self.model.get_weights()
-        self.model.set_weights(self._best_weights)  # training ends or goes on from `current`
         with tempfile.TemporaryDirectory() as folder:
-            self.model.save(os.path.join(folder, self.model_file))
-            with open(os.path.join(folder, self.state_file), "w") as fh:
-                json.dump(self.state, fh)
+            self._save(folder)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
-        if current is not None:
-            self.model.set_weights(current)
-        self._best_weights = None
         self._last_saved = time.monotonic()
+
+    def _save(self, folder: str) -> None:
+        """The best model, the latest one if it differs, and the state, into ``folder``."""
+        if self.state["best_epoch"] == self.state["epoch"]:
+            self.model.save(os.path.join(folder, self.model_file))
+        else:
+            self.model.save(os.path.join(folder, self.latest_file))
+            current = self.model.get_weights()
+            self.model.set_weights(self._best_weights)
+            self.model.save(os.path.join(folder, self.model_file))
+            self.model.set_weights(current)  # training goes on from where it was
+        with open(os.path.join(folder, self.state_file), "w") as fh:
+            json.dump(self.state, fh)
+
+
+class ResumedEarlyStopping(keras.callbacks.EarlyStopping):
+    """EarlyStopping that, in a resumed trial, counts patience from the trial's best epoch
+    rather than from the restart."""
+
+    def __init__(self, state: dict[str, Any], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state = state
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        super().on_train_begin(logs)
+        if self.state.get("epoch"):
+            self.wait = int(self.state["epoch"]) - int(self.state["best_epoch"])
+            self.best = float(self.state["best_value"])

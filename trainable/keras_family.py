@@ -54,6 +54,11 @@ class KerasFamily(ModelFamily):
 
         return xy(frame, schema)
 
+    def callbacks(self, config: Mapping[str, Any]) -> list[keras.callbacks.Callback]:
+        """Keras callbacks of the family's own for one trial (e.g. a learning-rate schedule),
+        run each epoch before early stopping and the reporting to Tune. Default: none."""
+        return []
+
     # ------------------------------------------------------------ training (inside a trial)
 
     def train(
@@ -71,7 +76,7 @@ class KerasFamily(ModelFamily):
         _configure_tensorflow(_assigned_cpus())
         import keras
 
-        from trainable.callbacks import TuneReporter
+        from trainable.callbacks import LATEST_FILE, ResumedEarlyStopping, TuneReporter
         from trainable.pipeline import fit_inputs
 
         # Actors are reused between trials: drop the previous trial's models and traced graphs.
@@ -86,10 +91,15 @@ class KerasFamily(ModelFamily):
         patience = int(config.get("patience", DEFAULT_PATIENCE))
 
         state: dict[str, Any] = {"epoch": 0, "best_value": objective.worst, "best_epoch": 0}
+        best_weights = None
         checkpoint = tune.get_checkpoint()
         if checkpoint:
             with checkpoint.as_directory() as folder:
                 model = self.load(folder)
+                best_weights = model.get_weights()
+                latest = os.path.join(folder, LATEST_FILE)
+                if os.path.exists(latest):  # training goes on from the latest epoch
+                    model = keras.models.load_model(latest)
                 with open(os.path.join(folder, self.state_file)) as fh:
                     state.update(json.load(fh))
         else:
@@ -106,12 +116,18 @@ class KerasFamily(ModelFamily):
             initial_epoch=int(state["epoch"]),
             verbose=0,
             callbacks=[
+                *self.callbacks(config),
                 # Before the reporter, which checks whether early stopping ended training.
-                keras.callbacks.EarlyStopping(
-                    monitor=objective.metric, patience=patience, mode=objective.mode
+                ResumedEarlyStopping(
+                    state, monitor=objective.metric, patience=patience, mode=objective.mode
                 ),
                 TuneReporter(
-                    state, objective, self.model_file, self.state_file, stop_epochs=stop_epochs
+                    state,
+                    objective,
+                    self.model_file,
+                    self.state_file,
+                    stop_epochs=stop_epochs,
+                    best_weights=best_weights,
                 ),
             ],
         )
