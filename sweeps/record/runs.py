@@ -46,6 +46,8 @@ MAX_PARAM_LENGTH = 500
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 #: Least seconds between two metric writes of one trial (see SweepTracker.log_epoch).
 EPOCH_BATCH_S = 1.0
+#: Most seconds a finished sweep waits for MLflow to take its last writes (an outage).
+END_FLUSH_S = 120.0
 
 
 def trial_run_name(number: int) -> str:
@@ -169,27 +171,45 @@ class SweepTracker:
         self.client.log_inputs(self.parent_run_id, datasets=[dataset_input(dataset)])
 
     def log_best(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-        """Best trial's hyperparameters (``best.*`` params) and metrics on the parent run."""
+        """Best trial's hyperparameters (``best.*`` params) and metrics on the parent run
+        (queued)."""
         from mlflow.entities import Metric, Param
 
         now = int(time.time() * 1000)
-        self.flush()
-        self.client.log_batch(
-            self.parent_run_id,
-            params=[Param(f"best.{k}", v) for k, v in loggable_params(params).items()],
-            metrics=[Metric(k, v, now, 0) for k, v in numeric_metrics(metrics).items()],
+        batch = {
+            "params": [Param(f"best.{k}", v) for k, v in loggable_params(params).items()],
+            "metrics": [Metric(k, v, now, 0) for k, v in numeric_metrics(metrics).items()],
+        }
+        self.writer.submit(
+            "log the best trial", lambda: self.client.log_batch(self.parent_run_id, **batch)
+        )
+
+    def log_artifacts(self, folder: str, artifact_path: str) -> None:
+        """The files in ``folder`` as the parent run's ``artifact_path`` (queued: ``folder``
+        must stay until :meth:`end`)."""
+        self.writer.submit(
+            f"log {artifact_path}/",
+            lambda: self.client.log_artifacts(self.parent_run_id, folder, artifact_path),
         )
 
     def end(
-        self, status: str = "FINISHED", reason: str | None = None, timeout_s: float | None = None
-    ) -> None:
-        """Flush pending writes (waiting at most ``timeout_s``) and close the parent run with
-        ``status``, and ``reason`` (why it did not finish) as a tag."""
-        self.flush(timeout_s)
-        if reason:
-            self.client.set_tag(self.parent_run_id, TAG_END_REASON, scrub_urls(reason)[:5000])
-        self.client.set_terminated(self.parent_run_id, status=status)
+        self, status: str = "FINISHED", reason: str | None = None, timeout_s: float = END_FLUSH_S
+    ) -> list[str]:
+        """Close the parent run with ``status`` (and ``reason``, why it did not finish, as a
+        tag) after every queued write, retried through an outage for at most ``timeout_s``.
+        Returns the writes still unsent then, oldest first (empty when all arrived)."""
+
+        def close() -> None:
+            if reason:
+                self.client.set_tag(self.parent_run_id, TAG_END_REASON, scrub_urls(reason)[:5000])
+            self.client.set_terminated(self.parent_run_id, status=status)
+
+        self.flush(0)  # hand the trials' last epochs to the writer, ahead of the close
+        self.writer.submit(f"end the parent run ({status})", close)
+        self.writer.flush(timeout_s)
+        unsent = self.writer.pending
         self.writer.close(0)
+        return unsent
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued trial write has reached MLflow."""
@@ -208,23 +228,25 @@ class SweepTracker:
         )
         return sum(r.info.status in ("FINISHED", "FAILED") for r in runs)
 
-    def close_stale_children(
-        self, failed_trial_ids: set[str], status: str = "FINISHED", timeout_s: float | None = None
-    ) -> int:
-        """End child runs still marked RUNNING once the trials are over: those of
+    def close_stale_children(self, failed_trial_ids: set[str], status: str = "FINISHED") -> None:
+        """End child runs still marked RUNNING once the trials are over (queued): those of
         ``failed_trial_ids`` FAILED, the others ``status`` (their closing write was lost when a
-        driver died, or, ``KILLED``, the sweep was stopped). Returns how many were closed."""
-        self.flush(timeout_s)
-        stale = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and attributes.status = 'RUNNING'"
-            ),
-        )
-        for run in stale:
-            failed = run.data.tags.get(TAG_TRIAL_ID) in failed_trial_ids
-            self.client.set_terminated(run.info.run_id, status="FAILED" if failed else status)
-        return len(stale)
+        driver died, or, ``KILLED``, the sweep was stopped)."""
+
+        def close() -> None:
+            stale = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=(
+                    f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' "
+                    "and attributes.status = 'RUNNING'"
+                ),
+            )
+            for run in stale:
+                failed = run.data.tags.get(TAG_TRIAL_ID) in failed_trial_ids
+                self.client.set_terminated(run.info.run_id, status="FAILED" if failed else status)
+
+        self.flush(0)  # the trials' own closing writes go first
+        self.writer.submit(f"mark unfinished trial runs {status}", close)
 
     def child_run_id(self, trial_id: str) -> str | None:
         """The child run of a trial, once created (call :meth:`flush` first to be sure)."""

@@ -12,16 +12,23 @@ from dataclasses import dataclass
 log = logging.getLogger(__name__)
 
 
-#: MLflow error codes that a retry cannot fix (the request itself is wrong).
-PERMANENT_ERROR_CODES = frozenset(
-    {"INVALID_PARAMETER_VALUE", "RESOURCE_ALREADY_EXISTS", "RESOURCE_DOES_NOT_EXIST", "BAD_REQUEST"}
-)
+#: HTTP statuses worth another try: the server is overloaded, restarting or briefly away.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
 
 
-def is_retriable(exc: Exception) -> bool:
-    """Connection problems and server errors are retried; a rejected request is not."""
-    code = getattr(exc, "error_code", None)
-    return code not in PERMANENT_ERROR_CODES
+def is_retriable(exc: BaseException) -> bool:
+    """Transient failures are retried: no connection, a timeout, an HTTP 5xx or 429 (MLflow's
+    client reports a refused connection as an error with status 500), a locked SQLite store.
+    Anything else (a request the server rejects, a bug such as a ``KeyError``) is not: a retry
+    would fail the same way forever."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(exc, MlflowException):
+        return exc.get_http_status_code() in TRANSIENT_STATUSES
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return True
+    # SQLAlchemy's OperationalError: "database is locked" and its kin.
+    return type(exc).__name__ == "OperationalError"
 
 
 @dataclass
@@ -33,9 +40,11 @@ class _Op:
 class BackgroundWriter:
     """Runs submitted calls one at a time, in order, on a daemon thread.
 
-    A call that raises is retried with backoff (``retry_initial_s`` doubling up to
-    ``retry_max_s``) until it succeeds, so a tracking server that is down for a while delays
-    logging but loses nothing. ``flush`` waits for everything submitted so far.
+    A call that fails transiently (:func:`is_retriable`) is retried with backoff
+    (``retry_initial_s`` doubling up to ``retry_max_s``) until it succeeds, so a tracking server
+    that is down for a while delays logging but loses nothing; any other failure drops the call
+    at once and records it in ``dropped``. ``flush`` waits for everything submitted so far;
+    ``pending`` names the calls not yet done.
     """
 
     def __init__(self, retry_initial_s: float = 0.5, retry_max_s: float = 15.0) -> None:
@@ -43,6 +52,7 @@ class BackgroundWriter:
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._pending = 0
+        self._waiting: list[str] = []  # names of the calls not yet done, oldest first
         self._lock = threading.Condition()
         self._closed = False
         self.dropped: list[str] = []
@@ -55,7 +65,14 @@ class BackgroundWriter:
             if self._closed:
                 raise RuntimeError("writer is closed")
             self._pending += 1
+            self._waiting.append(name)
         self._queue.put(_Op(name, fn))
+
+    @property
+    def pending(self) -> list[str]:
+        """The names of the calls submitted but not yet done, oldest first."""
+        with self._lock:
+            return list(self._waiting)
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every submitted call has run; False if ``timeout_s`` passed first."""
@@ -96,4 +113,5 @@ class BackgroundWriter:
                     delay = min(delay * 2, self._retry_max_s)
             with self._lock:
                 self._pending -= 1
+                self._waiting.remove(op.name)
                 self._lock.notify_all()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import secrets
 import signal
+import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from rich.console import Console
 from sweeps.cluster.sagemaker import model_registry_note
 from sweeps.config.spec import SweepSpec
 from sweeps.record.client import make_client, redact_uri
-from sweeps.record.runs import TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
+from sweeps.record.runs import END_FLUSH_S, TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
 from sweeps.results import ERROR, SweepOutcome, TrialRecord
 from sweeps.running import resume, storage
 from sweeps.running.lease import Lease
@@ -209,7 +210,8 @@ def drive(run: SweepRun) -> SweepOutcome:
     sweep whose parent run is open and whose Ray is up."""
     prepared, tracker, registrar = run.prepared, run.tracker, run.registrar
     spec = prepared.spec
-    status, reason = "FAILED", None
+    status, reason, unsent = "FAILED", None, []
+    summary = tempfile.TemporaryDirectory(prefix="sweep-summary-")  # until MLflow took it
     try:
         with run.stops.trials():
             grid = run_trials(run)
@@ -219,14 +221,14 @@ def drive(run: SweepRun) -> SweepOutcome:
         registering = _hand_over_best(run, grid, trials)
         doing = "writing the summary plots" + (", registering" if registering else "")
         with run.console.status(doing):
-            _log_summary_artifacts(run, trials)  # while the registrar works
+            _log_summary_artifacts(run, trials, summary.name)  # while the registrar works
             registration = registrar.result() if registering else None
         registry_note = model_registry_note(prepared.tracking_uri) if registration else None
         status = "FINISHED"
     except KeyboardInterrupt as exc:
         status, reason = ending(exc)
         # Trials stopped mid-training: KILLED, and continued by `sweep resume`.
-        tracker.close_stale_children(set(), status="KILLED", timeout_s=STOP_FLUSH_S)
+        tracker.close_stale_children(set(), status="KILLED")
         signum = exc.signum if isinstance(exc, SweepInterrupted) else signal.SIGINT
         raise SweepInterrupted(signum, f"sweep resume {run.folder}") from None
     except BaseException as exc:
@@ -234,7 +236,13 @@ def drive(run: SweepRun) -> SweepOutcome:
         raise
     finally:
         registrar.close()
-        tracker.end(status, reason, timeout_s=STOP_FLUSH_S if status == "KILLED" else None)
+        unsent = tracker.end(status, reason, STOP_FLUSH_S if status == "KILLED" else END_FLUSH_S)
+        summary.cleanup()
+        if unsent:
+            run.console.print(
+                f"[yellow]warning:[/] {len(unsent)} MLflow writes could not be sent to "
+                f"{redact_uri(prepared.tracking_uri)} (first: {unsent[0]}; last: {unsent[-1]})"
+            )
     return SweepOutcome(
         spec=spec,
         run_name=run.run_name,
@@ -250,16 +258,15 @@ def drive(run: SweepRun) -> SweepOutcome:
     )
 
 
-def _log_summary_artifacts(run: SweepRun, trials: list[TrialRecord]) -> None:
-    """Results table and plots (Optuna's, from the trials) as the parent run's ``summary/``."""
-    import tempfile
+def _log_summary_artifacts(run: SweepRun, trials: list[TrialRecord], folder: str) -> None:
+    """Results table and plots (Optuna's, from the trials), written to ``folder`` and queued
+    as the parent run's ``summary/``."""
     from pathlib import Path
 
     from sweeps.record.artifacts import write_summary
 
-    with tempfile.TemporaryDirectory() as folder:
-        write_summary(trials, run.spec, Path(folder))
-        run.tracker.client.log_artifacts(run.tracker.parent_run_id, folder, "summary")
+    write_summary(trials, run.spec, Path(folder))
+    run.tracker.log_artifacts(folder, "summary")
 
 
 def _hand_over_best(run: SweepRun, grid: ResultGrid, trials: list[TrialRecord]) -> bool:

@@ -106,8 +106,11 @@ def _new_tuner(run: SweepRun, trainable: Any) -> Any:
 
 
 def collect(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> list[TrialRecord]:
-    """A record per trial, in trial order, its best value by ``objective`` from its history."""
-    tracker.flush()
+    """A record per trial, in trial order, its best value by ``objective`` from its history
+    (its child run id if MLflow has taken the trial's writes by then)."""
+    from sweeps.record.runs import END_FLUSH_S
+
+    tracker.flush(END_FLUSH_S)
     trials = []
     for result in grid:
         metrics = result.metrics or {}
