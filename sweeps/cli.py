@@ -29,6 +29,9 @@ class _Commands(TyperGroup):
     line per problem, with exit code 2 and no traceback."""
 
     def invoke(self, ctx: click.Context) -> object:
+        from sweeps.environment import set_defaults
+
+        set_defaults()
         try:
             return super().invoke(ctx)
         except UserError as exc:
@@ -135,6 +138,7 @@ def _sweep_and_report(start: Callable[[], SweepOutcome], verbose: bool) -> None:
     """Run a sweep (new or resumed) and print its outcome; exit 1 if nothing was registered,
     128 + the signal's number if a signal stopped it (130 for Ctrl-C)."""
     from sweeps.quiet import quiet_libraries
+    from sweeps.registration.registrar import RegistrationFailed
     from sweeps.running.stopping import SweepInterrupted
 
     if not verbose:
@@ -145,6 +149,7 @@ def _sweep_and_report(start: Callable[[], SweepOutcome], verbose: bool) -> None:
         outcome = start()
     except KeyboardInterrupt as exc:
         stopped = exc if isinstance(exc, SweepInterrupted) else SweepInterrupted(2)
+        _print_notes(exc)
         if stopped.resume_hint:
             err.print(
                 f"[yellow]stopped[/] ({stopped}): unfinished trials and the sweep's parent run are "
@@ -153,9 +158,20 @@ def _sweep_and_report(start: Callable[[], SweepOutcome], verbose: bool) -> None:
         else:
             err.print(f"[yellow]stopped[/] ({stopped}) before any trial ran; nothing to resume")
         raise typer.Exit(code=stopped.exit_code) from None
+    except RegistrationFailed as exc:
+        err.print(f"[bold red]error:[/] {escape(exc.brief)}")
+        err.print("the trials are recorded; the sweep's parent run ends FAILED")
+        _print_notes(exc)
+        raise typer.Exit(code=1) from None
     print_outcome(outcome, out)
     if outcome.registration is None:
         raise typer.Exit(code=1)
+
+
+def _print_notes(exc: BaseException) -> None:
+    """The notes the sweep added to ``exc`` (what MLflow has not taken yet), as warnings."""
+    for note in getattr(exc, "__notes__", ()):
+        err.print(f"[yellow]warning:[/] {escape(note)}")
 
 
 @app.command()
@@ -199,6 +215,29 @@ def resume(
         return resume_sweep(sweep, console=err, verbose=verbose)
 
     _sweep_and_report(start, verbose)
+
+
+@app.command()
+def sync(
+    sweep: Annotated[
+        str,
+        typer.Argument(
+            help="The sweep's storage folder as printed by `sweep run`, or a sweep name under "
+            "./sweep-results.",
+            show_default=False,
+        ),
+    ],
+) -> None:
+    """Send the MLflow writes a sweep could not send.
+
+    Send the MLflow writes a sweep's driver kept on disk because the tracking server did not
+    take them (an outage that outlasted the sweep, or a driver that died during one). `sweep
+    resume` does the same before it continues.
+    """
+    from sweeps.running.sweep import sync_sweep
+
+    sent = sync_sweep(sweep, console=err)
+    out.print(f"sent {sent} MLflow writes" if sent else "nothing to send")
 
 
 ExperimentOpt = Annotated[

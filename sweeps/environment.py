@@ -15,6 +15,9 @@ BASE_ENV = {
     "RAY_USAGE_STATS_ENABLED": "0",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1",
+    # MLflow prints a "View run ... at: URL" line whenever a run on a server ends; the
+    # sweep's own output names its runs.
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT": "true",
 }
 
 #: Also, unless the user asked for Ray's own output (``-v``).

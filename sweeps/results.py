@@ -57,6 +57,7 @@ class SweepOutcome:
     wall_s: float
     registry_note: str | None = None
     rejected_writes: list[str] = field(default_factory=list)  # MLflow calls the server refused
+    unsent_note: str | None = None  # MLflow writes kept for `sweep sync`, if any
 
     @property
     def best(self) -> TrialRecord | None:

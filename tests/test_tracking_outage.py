@@ -69,3 +69,75 @@ def test_metrics_logged_during_an_outage_arrive_once_the_server_returns(tmp_path
             assert run.info.status == "FINISHED"
     finally:
         stop_server(server)
+
+
+def test_writes_an_outage_kept_past_the_sweep_arrive_with_sweep_sync(tmp_path):
+    """The server stops mid-training and stays down after the sweep ends: the sweep keeps its
+    unsent writes on disk and says so; once the server is back, `sweep sync` completes the
+    record, with nothing left RUNNING and every epoch logged once."""
+    folder, port = tmp_path / "server", free_port()
+    server_args = ("--default-artifact-root", str(tmp_path / "artifacts"))
+    server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    client = MlflowClient(url)
+    command = sweep_command(
+        "run",
+        str(DEFAULT_SPEC),
+        search__num_samples=2,
+        search__max_concurrent=1,
+        search__space__epochs=EPOCHS,
+        search__scheduler="null",
+        tracking__uri=url,
+    )
+    # MLflow's own HTTP retries off (the sweep's writer retries), and a short final wait.
+    env = cli_env(
+        MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
+        MLFLOW_HTTP_REQUEST_TIMEOUT="5",
+        SWEEP_MLFLOW_END_WAIT_S="5",
+    )
+    with open(tmp_path / "sweep.log", "w") as log:
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 240
+            while not _children(client):
+                assert sweep.poll() is None and time.monotonic() < deadline
+                time.sleep(0.5)
+            stop_server(server)
+            sweep.wait(timeout=600)
+        finally:
+            if sweep.poll() is None:
+                sweep.kill()
+    output = (tmp_path / "sweep.log").read_text()
+    assert "MLflow writes are not sent yet" in output, output[-3000:]
+    sweep_folder = next((tmp_path / "sweep-results").iterdir())
+    assert f"sweep sync {sweep_folder}" in output
+    assert (sweep_folder / "mlflow-spool.jsonl").is_file()
+
+    server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
+    try:
+        synced = subprocess.run(
+            sweep_command("sync", str(sweep_folder)),
+            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert synced.returncode == 0, synced.stderr[-3000:]
+        assert synced.stdout.startswith("sent ")
+        experiment = client.get_experiment_by_name("abalone-tensorflow-experiment")
+        runs = client.search_runs([experiment.experiment_id])
+        assert "RUNNING" not in {r.info.status for r in runs}
+        children = _children(client)
+        assert len(children) == 2
+        for run in children:
+            assert run.info.status == "FINISHED"
+            trained = int(run.data.metrics["epochs_trained"])
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_rmse")]
+            assert sorted(steps) == list(range(1, trained + 1)), run.info.run_name
+        parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+        assert parent.info.status in ("FINISHED", "FAILED")
+        assert not (sweep_folder / "mlflow-spool.jsonl").exists()
+        again = subprocess.run(
+            sweep_command("sync", str(sweep_folder)),
+            cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert again.stdout.strip() == "nothing to send"
+    finally:
+        stop_server(server)

@@ -9,6 +9,7 @@ them, and metric steps already logged are not logged twice.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from collections.abc import Mapping
@@ -21,6 +22,7 @@ from sweeps.record.client import (
     local_artifact_location,
     scrub_urls,
 )
+from sweeps.record.spool import Spool, spool_folder
 from sweeps.record.writer import BackgroundWriter
 
 if TYPE_CHECKING:
@@ -46,8 +48,9 @@ MAX_PARAM_LENGTH = 500
 MAX_METRICS_PER_BATCH = 1000  # MLflow's limit for one log_batch
 #: Least seconds between two metric writes of one trial (see SweepTracker.log_epoch).
 EPOCH_BATCH_S = 1.0
-#: Most seconds a finished sweep waits for MLflow to take its last writes (an outage).
-END_FLUSH_S = 120.0
+#: Most seconds a finished sweep waits for MLflow to take its last writes (an outage); the
+#: rest stay journaled for ``sweep sync``.
+END_FLUSH_S = float(os.environ.get("SWEEP_MLFLOW_END_WAIT_S", "120"))
 
 
 def trial_run_name(number: int) -> str:
@@ -80,7 +83,8 @@ class SweepTracker:
     """The MLflow side of one sweep.
 
     Create with :meth:`start` (new parent run) or :meth:`reopen` (a resumed sweep's parent).
-    Trial-level calls are queued on a background writer; call :meth:`flush` before reading.
+    Writes after the start are queued on a background writer (and journaled in ``spool``, if
+    given, until MLflow has them); call :meth:`flush` before reading.
     """
 
     def __init__(
@@ -89,8 +93,10 @@ class SweepTracker:
         experiment_id: str,
         parent_run_id: str,
         parent_tags: Mapping[str, str] | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.client = client
+        self.spool = spool  # the journal of queued writes, replayed after a driver's death
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.parent_tags = dict(parent_tags or {})  # lineage recorded when the sweep started
@@ -130,15 +136,18 @@ class SweepTracker:
         if commit:
             tags[TAG_GIT_COMMIT] = commit
         run = client.create_run(experiment_id, tags=tags, run_name=run_name)
-        tracker = cls(client, experiment_id, run.info.run_id, tags)
+        spool = Spool(spool_folder(storage_path, run_name))
+        tracker = cls(client, experiment_id, run.info.run_id, tags, spool)
         tracker._log_sweep_inputs(spec, dataset)
         return tracker
 
     @classmethod
-    def reopen(cls, client: MlflowClient, parent_run_id: str) -> SweepTracker:
-        """Attach to an existing parent run (a resumed sweep); see :meth:`mark_running`."""
+    def reopen(cls, client: MlflowClient, parent_run_id: str, folder: str) -> SweepTracker:
+        """Attach to an existing parent run (a resumed sweep, whose storage folder is
+        ``folder``); see :meth:`replay` and :meth:`mark_running`."""
         run = client.get_run(parent_run_id)
-        return cls(client, run.info.experiment_id, parent_run_id, run.data.tags)
+        spool = Spool(spool_folder(folder, run.info.run_name))
+        return cls(client, run.info.experiment_id, parent_run_id, run.data.tags, spool)
 
     def mark_running(self) -> None:
         """Show a reopened parent run as running again."""
@@ -171,45 +180,88 @@ class SweepTracker:
         self.client.log_inputs(self.parent_run_id, datasets=[dataset_input(dataset)])
 
     def log_best(self, params: Mapping[str, Any], metrics: Mapping[str, float]) -> None:
-        """Best trial's hyperparameters (``best.*`` params) and metrics on the parent run
-        (queued)."""
+        """Best trial's hyperparameters (``best.*`` params) and metrics on the parent run."""
+        self._queue(
+            "log the best trial",
+            "log_parent",
+            {f"best.{k}": v for k, v in loggable_params(params).items()},
+            numeric_metrics(metrics),
+            int(time.time() * 1000),
+        )
+
+    def _log_parent(self, params: dict[str, str], metrics: dict[str, float], stamp: int) -> None:
         from mlflow.entities import Metric, Param
 
-        now = int(time.time() * 1000)
-        batch = {
-            "params": [Param(f"best.{k}", v) for k, v in loggable_params(params).items()],
-            "metrics": [Metric(k, v, now, 0) for k, v in numeric_metrics(metrics).items()],
-        }
-        self.writer.submit(
-            "log the best trial", lambda: self.client.log_batch(self.parent_run_id, **batch)
+        self.client.log_batch(
+            self.parent_run_id,
+            params=[Param(k, v) for k, v in params.items()],
+            metrics=[Metric(k, v, stamp, 0) for k, v in metrics.items()],
         )
 
+    def artifacts_folder(self, name: str) -> str | None:
+        """A folder for files to :meth:`log_artifacts` that lives as long as the journal (None
+        without one: use a temporary folder that lives until :meth:`end`)."""
+        return str(self.spool.artifacts(name)) if self.spool else None
+
     def log_artifacts(self, folder: str, artifact_path: str) -> None:
-        """The files in ``folder`` as the parent run's ``artifact_path`` (queued: ``folder``
-        must stay until :meth:`end`)."""
-        self.writer.submit(
-            f"log {artifact_path}/",
-            lambda: self.client.log_artifacts(self.parent_run_id, folder, artifact_path),
-        )
+        """The files in ``folder`` as the parent run's ``artifact_path``."""
+        self._queue(f"log {artifact_path}/", "log_artifacts", folder, artifact_path)
+
+    def _log_artifacts(self, folder: str, artifact_path: str) -> None:
+        self.client.log_artifacts(self.parent_run_id, folder, artifact_path)
 
     def end(
         self, status: str = "FINISHED", reason: str | None = None, timeout_s: float = END_FLUSH_S
     ) -> list[str]:
         """Close the parent run with ``status`` (and ``reason``, why it did not finish, as a
         tag) after every queued write, retried through an outage for at most ``timeout_s``.
-        Returns the writes still unsent then, oldest first (empty when all arrived)."""
-
-        def close() -> None:
-            if reason:
-                self.client.set_tag(self.parent_run_id, TAG_END_REASON, scrub_urls(reason)[:5000])
-            self.client.set_terminated(self.parent_run_id, status=status)
-
+        Returns the writes still unsent then, oldest first (empty when all arrived; the rest
+        stay journaled for ``sweep sync``)."""
         self.flush(0)  # hand the trials' last epochs to the writer, ahead of the close
-        self.writer.submit(f"end the parent run ({status})", close)
+        self._queue(f"end the parent run ({status})", "end_parent", status, reason)
         self.writer.flush(timeout_s)
         unsent = self.writer.pending
         self.writer.close(0)
+        if self.spool is not None and not unsent:
+            self.spool.clear()
         return unsent
+
+    def _end_parent(self, status: str, reason: str | None) -> None:
+        if reason:
+            self.client.set_tag(self.parent_run_id, TAG_END_REASON, scrub_urls(reason)[:5000])
+        self.client.set_terminated(self.parent_run_id, status=status)
+
+    def replay(self) -> int:
+        """Send the writes a previous driver of this sweep journaled but never sent, in order
+        (synchronously). Returns how many were sent; a write MLflow rejects is skipped.
+
+        Raises:
+            Exception: MLflow is still unreachable (what is left stays journaled).
+        """
+        from sweeps.record.writer import is_retriable
+
+        if self.spool is None:
+            return 0
+        sent = 0
+        for entry, op, args in self.spool.pending():
+            try:
+                getattr(self, f"_{op}")(*args)
+                sent += 1
+            except Exception as exc:  # noqa: BLE001 - decided by is_retriable
+                if is_retriable(exc):
+                    raise
+            self.spool.done(entry)
+        self.spool.clear()
+        return sent
+
+    def _queue(self, label: str, op: str, *args: Any) -> None:
+        """Queue ``self._<op>(*args)`` on the writer, journaled until MLflow has it."""
+        method = getattr(self, f"_{op}")
+        if self.spool is None:
+            self.writer.submit(label, lambda: method(*args))
+            return
+        entry = self.spool.append(op, list(args))
+        self.writer.submit(label, lambda: method(*args), finished=lambda: self.spool.done(entry))
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until every queued trial write has reached MLflow."""
@@ -232,21 +284,21 @@ class SweepTracker:
         """End child runs still marked RUNNING once the trials are over (queued): those of
         ``failed_trial_ids`` FAILED, the others ``status`` (their closing write was lost when a
         driver died, or, ``KILLED``, the sweep was stopped)."""
-
-        def close() -> None:
-            stale = self.client.search_runs(
-                [self.experiment_id],
-                filter_string=(
-                    f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' "
-                    "and attributes.status = 'RUNNING'"
-                ),
-            )
-            for run in stale:
-                failed = run.data.tags.get(TAG_TRIAL_ID) in failed_trial_ids
-                self.client.set_terminated(run.info.run_id, status="FAILED" if failed else status)
-
         self.flush(0)  # the trials' own closing writes go first
-        self.writer.submit(f"mark unfinished trial runs {status}", close)
+        self._queue(
+            f"mark unfinished trial runs {status}", "close_stale", sorted(failed_trial_ids), status
+        )
+
+    def _close_stale(self, failed_trial_ids: list[str], status: str) -> None:
+        stale = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' and attributes.status = 'RUNNING'"
+            ),
+        )
+        for run in stale:
+            failed = run.data.tags.get(TAG_TRIAL_ID) in failed_trial_ids
+            self.client.set_terminated(run.info.run_id, status="FAILED" if failed else status)
 
     def child_run_id(self, trial_id: str) -> str | None:
         """The child run of a trial, once created (call :meth:`flush` first to be sure)."""
@@ -254,9 +306,7 @@ class SweepTracker:
 
     def open_trial(self, trial_id: str, number: int, config: Mapping[str, Any]) -> None:
         """Find (resumed sweep) or create the trial's nested child run, with its params."""
-        self.writer.submit(
-            f"open {trial_run_name(number)}", lambda: self._open_trial(trial_id, number, config)
-        )
+        self._queue(f"open {trial_run_name(number)}", "open_trial", trial_id, number, dict(config))
 
     def _open_trial(self, trial_id: str, number: int, config: Mapping[str, Any]) -> None:
         from mlflow.entities import Param
@@ -281,14 +331,7 @@ class SweepTracker:
         if existing:
             run_id = existing[0].info.run_id
             self.client.update_run(run_id, status="RUNNING")
-            self._last_step[run_id] = max(
-                (
-                    m.step
-                    for key in existing[0].data.metrics
-                    for m in self.client.get_metric_history(run_id, key)
-                ),
-                default=0,
-            )
+            self._last_step[run_id] = self._last_logged_step(existing[0])
         else:
             name = trial_run_name(number)
             run = self.client.create_run(
@@ -307,6 +350,33 @@ class SweepTracker:
             self.client.log_batch(run_id, params=params)
             self._last_step[run_id] = 0
         self._children[trial_id] = run_id
+
+    def _run_of(self, trial_id: str) -> str:
+        """The child run of ``trial_id``: known since :meth:`_open_trial`, or (a replay by
+        another driver) found by its tag, with the last step it holds."""
+        if trial_id not in self._children:
+            runs = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=(
+                    f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' "
+                    f"and tags.`{TAG_TRIAL_ID}` = '{trial_id}'"
+                ),
+            )
+            if not runs:
+                raise KeyError(f"no child run of trial {trial_id}")
+            self._children[trial_id] = run_id = runs[0].info.run_id
+            self._last_step[run_id] = self._last_logged_step(runs[0])
+        return self._children[trial_id]
+
+    def _last_logged_step(self, run: Any) -> int:
+        return max(
+            (
+                m.step
+                for key in run.data.metrics
+                for m in self.client.get_metric_history(run.info.run_id, key)
+            ),
+            default=0,
+        )
 
     def log_epoch(self, trial_id: str, step: int, metrics: Mapping[str, float]) -> None:
         """One epoch's metrics, with ``step``; skipped if already logged.
@@ -329,15 +399,14 @@ class SweepTracker:
         with self._epochs_lock:  # held while queueing, so batches of a trial keep their order
             epochs = self._unsent.pop(trial_id, [])
             if epochs:
-                self.writer.submit(
-                    f"log steps {epochs[0][0]}-{epochs[-1][0]}",
-                    lambda: self._log_epochs(trial_id, epochs),
+                self._queue(
+                    f"log steps {epochs[0][0]}-{epochs[-1][0]}", "log_epochs", trial_id, epochs
                 )
 
     def _log_epochs(self, trial_id: str, epochs: list[tuple[int, dict[str, float], int]]) -> None:
         from mlflow.entities import Metric
 
-        run_id = self._children[trial_id]
+        run_id = self._run_of(trial_id)
         batch: list[Metric] = []
         for step, values, stamp in epochs:
             if step <= self._last_step.get(run_id, 0):
@@ -365,17 +434,14 @@ class SweepTracker:
         stamp = int(time.time() * 1000)
         final = dict(final_metrics or {})
         self._send_epochs(trial_id)
-        self.writer.submit(
-            f"close trial {trial_id}",
-            lambda: self._close_trial(trial_id, status, final, error, stamp),
-        )
+        self._queue(f"close trial {trial_id}", "close_trial", trial_id, status, final, error, stamp)
 
     def _close_trial(
         self, trial_id: str, status: str, final: dict[str, float], error: str | None, stamp: int
     ) -> None:
         from mlflow.entities import Metric, RunTag
 
-        run_id = self._children[trial_id]
+        run_id = self._run_of(trial_id)
         tags = [RunTag(TAG_ERROR, error[:5000])] if error else []
         metrics = [Metric(k, v, stamp, 0) for k, v in final.items()]
         if metrics or tags:

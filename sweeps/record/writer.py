@@ -35,6 +35,7 @@ def is_retriable(exc: BaseException) -> bool:
 class _Op:
     name: str
     fn: Callable[[], None]
+    finished: Callable[[], None] | None = None  # after it succeeded or was dropped
 
 
 class BackgroundWriter:
@@ -55,18 +56,22 @@ class BackgroundWriter:
         self._waiting: list[str] = []  # names of the calls not yet done, oldest first
         self._lock = threading.Condition()
         self._closed = False
+        self._outage = False  # a call is being retried
         self.dropped: list[str] = []
         self._thread = threading.Thread(target=self._loop, name="mlflow-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, name: str, fn: Callable[[], None]) -> None:
-        """Queue ``fn``; ``name`` describes it in warnings."""
+    def submit(
+        self, name: str, fn: Callable[[], None], finished: Callable[[], None] | None = None
+    ) -> None:
+        """Queue ``fn``; ``name`` describes it in warnings; ``finished`` is called once ``fn``
+        succeeded or was dropped."""
         with self._lock:
             if self._closed:
                 raise RuntimeError("writer is closed")
             self._pending += 1
             self._waiting.append(name)
-        self._queue.put(_Op(name, fn))
+        self._queue.put(_Op(name, fn, finished))
 
     @property
     def pending(self) -> list[str]:
@@ -102,15 +107,24 @@ class BackgroundWriter:
             while True:
                 try:
                     op.fn()
+                    self._outage = False
                     break
                 except Exception as exc:  # noqa: BLE001 - decided by is_retriable
                     if not is_retriable(exc):
                         self.dropped.append(f"{op.name}: {type(exc).__name__}: {exc}")
                         log.error("MLflow %s failed and was dropped: %s", op.name, exc)
                         break
-                    log.warning("MLflow %s failed, retrying in %.1fs: %s", op.name, delay, exc)
+                    # One warning per outage; the retries go on quietly until MLflow answers.
+                    level = logging.INFO if self._outage else logging.WARNING
+                    self._outage = True
+                    log.log(level, "MLflow %s failed, retrying in %.1fs: %s", op.name, delay, exc)
                     time.sleep(delay)
                     delay = min(delay * 2, self._retry_max_s)
+            if op.finished is not None:
+                try:
+                    op.finished()
+                except Exception as exc:  # noqa: BLE001 - never stop the writer's thread
+                    log.error("after MLflow %s: %s", op.name, exc)
             with self._lock:
                 self._pending -= 1
                 self._waiting.remove(op.name)

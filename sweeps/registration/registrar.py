@@ -34,6 +34,12 @@ __all__ = ["RegistrationFailed", "Registrar", "RegistrationJob", "StartWhenCores
 class RegistrationFailed(RuntimeError):
     """The registrar's child process failed; the message ends with its error output."""
 
+    @property
+    def brief(self) -> str:
+        """The first line and the child's last line (its error), for a terminal."""
+        lines = [line for line in str(self).splitlines() if line.strip()]
+        return lines[0] if len(lines) < 2 else f"{lines[0]} {lines[-1]}"
+
 
 class Registrar:
     """One child process that registers one model: :meth:`start` early, then :meth:`submit`

@@ -16,6 +16,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,8 +73,8 @@ class Lease:
             held_by = holder(json.loads(existing))
             if held_by:
                 raise UserError(
-                    f"resume: the sweep in {folder} is still being run by {held_by}; stop that "
-                    "driver first (Ctrl-C, or `ray job stop` for a submitted sweep), then resume"
+                    f"the sweep in {folder} is still being run by {held_by}; stop that driver "
+                    "first (Ctrl-C, or `ray job stop` for a submitted sweep), then try again"
                 )
         pid = os.getpid()
         state = {
@@ -95,6 +96,14 @@ class Lease:
         thread = threading.Thread(target=beat, name="sweep-lease", daemon=True)
         thread.start()
         return cls(folder, stop, thread)
+
+    @contextlib.contextmanager
+    def released(self) -> Iterator[Lease]:
+        """The lease for a ``with`` block, released at its end."""
+        try:
+            yield self
+        finally:
+            self.release()
 
     def release(self) -> None:
         """Stop the heartbeat and delete the lease."""

@@ -17,7 +17,13 @@ from rich.console import Console
 
 from sweeps.cluster.sagemaker import model_registry_note
 from sweeps.config.spec import SweepSpec
-from sweeps.record.client import make_client, redact_uri
+from sweeps.record.client import (
+    make_client,
+    quick_requests,
+    redact_uri,
+    resolve_tracking_uri,
+    scrub_urls,
+)
 from sweeps.record.runs import END_FLUSH_S, TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
 from sweeps.results import ERROR, SweepOutcome, TrialRecord
 from sweeps.running import resume, storage
@@ -126,7 +132,10 @@ def resume_sweep(
         spec = validate_spec(state["spec"], source=f"{folder}/{resume.STATE_FILE}")
         spec.at(state.get("spec_folder"))
         prepared = preflight(spec)
-        tracker = SweepTracker.reopen(make_client(prepared.tracking_uri), state["parent_run_id"])
+        tracker = SweepTracker.reopen(
+            make_client(prepared.tracking_uri), state["parent_run_id"], folder
+        )
+        _replay(tracker, console, prepared.tracking_uri)
         recorded = tracker.parent_tags.get(TAG_DATA_SHA)
         if recorded and recorded != prepared.dataset.sha256:
             raise PreflightError(
@@ -155,6 +164,44 @@ def ending(exc: BaseException) -> tuple[str, str]:
         name = exc.args[0] if isinstance(exc, SweepInterrupted) else "SIGINT"
         return "KILLED", f"stopped by {name}"
     return "FAILED", f"{type(exc).__name__}: {exc}"
+
+
+def sync_sweep(target: str, console: Console | None = None) -> int:
+    """Send the MLflow writes a sweep's driver journaled but could not send (an outage that
+    outlasted it, or its death). Returns how many were sent.
+
+    Raises:
+        UserError: no such sweep, or its tracking store is still unreachable.
+    """
+    from sweeps.config.spec import validate_spec
+
+    console = console or Console(stderr=True)
+    folder = resume.locate_sweep(target)
+    state = resume.load_state(folder)
+    spec = validate_spec(state["spec"], source=f"{folder}/{resume.STATE_FILE}")
+    uri = resolve_tracking_uri(spec.tracking.uri)
+    with Lease.take(folder).released():
+        tracker = SweepTracker.reopen(make_client(uri), state["parent_run_id"], folder)
+        return _replay(tracker, console, uri)
+
+
+def _replay(tracker: SweepTracker, console: Console, tracking_uri: str) -> int:
+    """Send what a previous driver of this sweep left journaled, saying so if anything."""
+    from sweeps.errors import PreflightError
+
+    pending = len(tracker.spool.pending()) if tracker.spool else 0
+    if not pending:
+        return 0
+    console.print(f"sending {pending} MLflow writes a previous driver could not send...")
+    try:
+        with quick_requests():
+            return tracker.replay()
+    except Exception as exc:  # noqa: BLE001 - reported with the address, kept for later
+        raise PreflightError(
+            f"tracking.uri: {redact_uri(tracking_uri)} still does not take the sweep's "
+            f"{pending} unsent writes ({scrub_urls(str(exc).splitlines()[0])[:200]}); they stay "
+            f"in {tracker.spool.path if tracker.spool else '?'}"
+        ) from None
 
 
 def new_run_name(spec_name: str) -> str:
@@ -210,8 +257,9 @@ def drive(run: SweepRun) -> SweepOutcome:
     sweep whose parent run is open and whose Ray is up."""
     prepared, tracker, registrar = run.prepared, run.tracker, run.registrar
     spec = prepared.spec
-    status, reason, unsent = "FAILED", None, []
-    summary = tempfile.TemporaryDirectory(prefix="sweep-summary-")  # until MLflow took it
+    status, reason, failure, unsent = "FAILED", None, None, []
+    scratch = tempfile.TemporaryDirectory(prefix="sweep-summary-")  # without a journal
+    summary = tracker.artifacts_folder("summary") or scratch.name  # until MLflow took it
     try:
         with run.stops.trials():
             grid = run_trials(run)
@@ -221,7 +269,7 @@ def drive(run: SweepRun) -> SweepOutcome:
         registering = _hand_over_best(run, grid, trials)
         doing = "writing the summary plots" + (", registering" if registering else "")
         with run.console.status(doing):
-            _log_summary_artifacts(run, trials, summary.name)  # while the registrar works
+            _log_summary_artifacts(run, trials, summary)  # while the registrar works
             registration = registrar.result() if registering else None
         registry_note = model_registry_note(prepared.tracking_uri) if registration else None
         status = "FINISHED"
@@ -230,19 +278,17 @@ def drive(run: SweepRun) -> SweepOutcome:
         # Trials stopped mid-training: KILLED, and continued by `sweep resume`.
         tracker.close_stale_children(set(), status="KILLED")
         signum = exc.signum if isinstance(exc, SweepInterrupted) else signal.SIGINT
-        raise SweepInterrupted(signum, f"sweep resume {run.folder}") from None
+        failure = SweepInterrupted(signum, f"sweep resume {run.folder}")
+        raise failure from None
     except BaseException as exc:
-        status, reason = ending(exc)
+        status, reason, failure = *ending(exc), exc
         raise
     finally:
         registrar.close()
         unsent = tracker.end(status, reason, STOP_FLUSH_S if status == "KILLED" else END_FLUSH_S)
-        summary.cleanup()
-        if unsent:
-            run.console.print(
-                f"[yellow]warning:[/] {len(unsent)} MLflow writes could not be sent to "
-                f"{redact_uri(prepared.tracking_uri)} (first: {unsent[0]}; last: {unsent[-1]})"
-            )
+        scratch.cleanup()
+        if unsent and failure is not None:
+            failure.add_note(_unsent_note(run, unsent))
     return SweepOutcome(
         spec=spec,
         run_name=run.run_name,
@@ -255,6 +301,17 @@ def drive(run: SweepRun) -> SweepOutcome:
         wall_s=time.monotonic() - run.started,
         registry_note=registry_note,
         rejected_writes=list(tracker.writer.dropped),
+        unsent_note=_unsent_note(run, unsent) if unsent else None,
+    )
+
+
+def _unsent_note(run: SweepRun, unsent: list[str]) -> str:
+    """What is still unsent, where it is kept and how to send it (a sweep's last line)."""
+    spool = run.tracker.spool.path if run.tracker.spool else "memory only"
+    return (
+        f"{len(unsent)} MLflow writes are not sent yet ({unsent[0]} ... {unsent[-1]}): "
+        f"{redact_uri(run.prepared.tracking_uri)} did not take them. They are kept in {spool}; "
+        f"send them once it is back: sweep sync {run.folder}"
     )
 
 

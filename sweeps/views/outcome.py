@@ -85,3 +85,5 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
         console.print(f"View it: mlflow ui --backend-store-uri {outcome.tracking_uri}")
     else:
         console.print(f"View it: {outcome.tracking_uri}/#/experiments/{outcome.experiment_id}")
+    if outcome.unsent_note:
+        console.print(f"[yellow]warning:[/] {outcome.unsent_note}")
