@@ -107,6 +107,29 @@ def test_ctrl_c_registers_nothing(interrupted):
     assert client.search_model_versions("name='abalone-age'") == []
 
 
+def test_resume_refuses_tune_state_changed_after_the_driver_left(interrupted, tmp_path):
+    """Tune's state is unpickled on resume and trial code can write the storage: a state file
+    that differs from what the driver recorded on the MLflow parent run is refused."""
+    import shutil
+
+    folder, _, _ = interrupted
+    original = next((folder / "sweep-results").iterdir())
+    copy = tmp_path / original.name
+    shutil.copytree(original, copy, ignore=shutil.ignore_patterns("driver-lease.json"))
+    with open(copy / "tuner.pkl", "ab") as fh:
+        fh.write(b"tampered")
+    done = subprocess.run(
+        sweep_command("resume", str(copy)),
+        cwd=folder, env=cli_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert f"resume: {copy / 'tuner.pkl'} was changed after the sweep's driver left it" in (
+        done.stderr
+    )
+    parent, _ = _runs(folder)
+    assert parent.info.status == "KILLED"  # untouched
+
+
 def test_resume_after_ctrl_c_completes_exactly_the_planned_trials(interrupted):
     folder, _, _ = interrupted
     last = (folder / "run.log").read_text().strip().splitlines()[-1]

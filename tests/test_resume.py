@@ -68,6 +68,7 @@ def test_killed_sweep_resumes_with_one_child_per_trial_and_no_duplicate_steps(tm
         cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "the saved sweep state could not be verified" in resumed.stderr  # no record: killed
 
     runs = client.search_runs([experiment.experiment_id])
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]

@@ -211,14 +211,20 @@ class SweepTracker:
         self.client.log_artifacts(self.parent_run_id, folder, artifact_path)
 
     def end(
-        self, status: str = "FINISHED", reason: str | None = None, timeout_s: float = END_FLUSH_S
+        self,
+        status: str = "FINISHED",
+        reason: str | None = None,
+        timeout_s: float = END_FLUSH_S,
+        tags: Mapping[str, str] | None = None,
     ) -> list[str]:
-        """Close the parent run with ``status`` (and ``reason``, why it did not finish, as a
-        tag) after every queued write, retried through an outage for at most ``timeout_s``.
-        Returns the writes still unsent then, oldest first (empty when all arrived; the rest
-        stay journaled for ``sweep sync``)."""
+        """Close the parent run with ``status`` (and ``reason``, why it did not finish, and
+        ``tags`` as tags) after every queued write, retried through an outage for at most
+        ``timeout_s``. Returns the writes still unsent then, oldest first (empty when all
+        arrived; the rest stay journaled for ``sweep sync``)."""
         self.flush(0)  # hand the trials' last epochs to the writer, ahead of the close
-        self._queue(f"end the parent run ({status})", "end_parent", status, reason)
+        self._queue(
+            f"end the parent run ({status})", "end_parent", status, reason, dict(tags or {})
+        )
         self.writer.flush(timeout_s)
         unsent = self.writer.pending
         self.writer.close(0)
@@ -226,9 +232,13 @@ class SweepTracker:
             self.spool.clear()
         return unsent
 
-    def _end_parent(self, status: str, reason: str | None) -> None:
+    def _end_parent(self, status: str, reason: str | None, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
         if reason:
-            self.client.set_tag(self.parent_run_id, TAG_END_REASON, scrub_urls(reason)[:5000])
+            tags = {**tags, TAG_END_REASON: scrub_urls(reason)[:5000]}
+        if tags:
+            self.client.log_batch(self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
         self.client.set_terminated(self.parent_run_id, status=status)
 
     def replay(self) -> int:

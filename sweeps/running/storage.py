@@ -97,6 +97,21 @@ def read_text(uri: str) -> str | None:
         return src.read().decode()
 
 
+def file_digests(folder: str, prefixes: tuple[str, ...]) -> dict[str, str]:
+    """sha256 of each file directly in ``folder`` whose name starts with one of ``prefixes``."""
+    import hashlib
+
+    import pyarrow.fs
+
+    fs, path = _filesystem(folder)
+    digests = {}
+    for info in fs.get_file_info(pyarrow.fs.FileSelector(path, allow_not_found=True)):
+        if info.type == pyarrow.fs.FileType.File and info.base_name.startswith(prefixes):
+            with fs.open_input_stream(info.path) as src:
+                digests[info.base_name] = hashlib.sha256(src.read()).hexdigest()
+    return digests
+
+
 def check_writable(storage: str) -> None:
     """Write and delete a probe object under ``storage``.
 

@@ -26,7 +26,7 @@ from sweeps.record.client import (
 )
 from sweeps.record.runs import END_FLUSH_S, TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
 from sweeps.results import ERROR, SweepOutcome, TrialRecord
-from sweeps.running import resume, storage
+from sweeps.running import resume, state_guard, storage
 from sweeps.running.lease import Lease
 from sweeps.running.preflight import Prepared, preflight
 from sweeps.running.ray_runtime import init_ray, stop_local_ray_in_background
@@ -142,6 +142,11 @@ def resume_sweep(
                 f"data.source: {spec.data.source} changed since the sweep started "
                 f"(sha256 {prepared.dataset.sha256[:12]}, was {recorded[:12]}); start a new sweep"
             )
+        # Read now: a replayed end of the previous driver may have just recorded it.
+        tags = tracker.client.get_run(tracker.parent_run_id).data.tags
+        unverified = state_guard.check(folder, tags.get(state_guard.TAG_STATE_DIGESTS))
+        if unverified:
+            console.print(f"[yellow]warning:[/] {unverified}")
         tracker.mark_running()
         console.print(
             f"resuming sweep [bold]{state['run_name']}[/] from {folder}; MLflow run "
@@ -285,7 +290,12 @@ def drive(run: SweepRun) -> SweepOutcome:
         raise
     finally:
         registrar.close()
-        unsent = tracker.end(status, reason, STOP_FLUSH_S if status == "KILLED" else END_FLUSH_S)
+        unsent = tracker.end(
+            status,
+            reason,
+            STOP_FLUSH_S if status == "KILLED" else END_FLUSH_S,
+            tags=_state_record(run.folder),
+        )
         scratch.cleanup()
         if unsent and failure is not None:
             failure.add_note(_unsent_note(run, unsent))
@@ -303,6 +313,14 @@ def drive(run: SweepRun) -> SweepOutcome:
         rejected_writes=list(tracker.writer.dropped),
         unsent_note=_unsent_note(run, unsent) if unsent else None,
     )
+
+
+def _state_record(folder: str) -> dict[str, str]:
+    """The digests of Tune's state files as this driver leaves them (see state_guard)."""
+    try:
+        return {state_guard.TAG_STATE_DIGESTS: state_guard.record(folder)}
+    except OSError:
+        return {}  # storage unreachable: a later resume warns that it cannot verify
 
 
 def _unsent_note(run: SweepRun, unsent: list[str]) -> str:
