@@ -1,8 +1,9 @@
-"""Offline checks of the AWS cluster: cluster.yaml, the image it runs, and the node policy.
+"""Offline checks of the AWS cluster: cluster.yaml, the image it runs, and the node policies.
 
 cluster.yaml goes through Ray's own checks as ``ray up`` runs them (``prepare_config`` then
 ``validate_config``, then the AWS bootstrap inside moto's ``mock_aws``). There is no docker
-daemon here, so docker/Dockerfile is checked statically.
+daemon here, so docker/Dockerfile is checked statically. The policies' statements are checked
+here; tests/test_iam_policy.py sends them the requests the real S3 clients send.
 """
 
 from __future__ import annotations
@@ -24,9 +25,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CLUSTER_YAML = ROOT / "cluster.yaml"
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 DOCKER_README = ROOT / "docker" / "README.md"
-IAM_POLICY = ROOT / "docker" / "iam-policy.json"
+HEAD_POLICY = ROOT / "docker" / "iam-policy-head.json"
+WORKER_POLICY = ROOT / "docker" / "iam-policy-worker.json"
 
 MOTO_ACCOUNT = "123456789012"  # moto's default account id
+SSH_CIDR = "203.0.113.0/24"  # stands for the user's YOUR_CIDR (TEST-NET-3)
+WORLD = {"0.0.0.0/0", "::/0"}
 REGION = "us-east-1"
 DLC_TF_GPU_TRAINING = re.compile(
     r"^763104351884\.dkr\.ecr\.[a-z0-9-]+\.amazonaws\.com/tensorflow-training:.*-gpu-"
@@ -41,11 +45,13 @@ TENSORFLOW_DISTS = re.compile(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def load_cluster(account: str | None = None) -> dict[str, Any]:
-    """cluster.yaml as written; with ``account``, its ACCOUNT_ID placeholders filled in."""
+def load_cluster(account: str | None = None, security_group: str | None = None) -> dict[str, Any]:
+    """cluster.yaml as written; with ``account`` / ``security_group``, their placeholders filled."""
     text = CLUSTER_YAML.read_text()
     if account:
         text = text.replace("ACCOUNT_ID", account)
+    if security_group:
+        text = text.replace("sg-YOUR_SECURITY_GROUP", security_group)
     return yaml.safe_load(text)
 
 
@@ -109,17 +115,32 @@ def arg_default(name: str) -> str:
     raise AssertionError(f"no ARG {name}=... in {DOCKERFILE}")
 
 
-def statements() -> list[dict[str, Any]]:
-    return json.loads(IAM_POLICY.read_text())["Statement"]
+def statements(policy: Path) -> list[dict[str, Any]]:
+    return json.loads(policy.read_text())["Statement"]
 
 
-def allowed_actions() -> set[str]:
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    action = statement["Action"]
+    return [action] if isinstance(action, str) else action
+
+
+def allowed_actions(policy: Path) -> set[str]:
     actions: set[str] = set()
-    for statement in statements():
+    for statement in statements(policy):
         assert statement["Effect"] == "Allow"
-        action = statement["Action"]
-        actions.update([action] if isinstance(action, str) else action)
+        actions.update(actions_of(statement))
     return actions
+
+
+def ssh_ranges(group: dict[str, Any]) -> set[str]:
+    """The IPv4 and IPv6 ranges a security group admits to port 22."""
+    ranges = set()
+    for rule in group["IpPermissions"]:
+        all_ports = rule["IpProtocol"] == "-1"
+        if all_ports or rule.get("FromPort", 0) <= 22 <= rule.get("ToPort", 65535):
+            ranges |= {r["CidrIp"] for r in rule.get("IpRanges", [])}
+            ranges |= {r["CidrIpv6"] for r in rule.get("Ipv6Ranges", [])}
+    return ranges
 
 
 @pytest.fixture
@@ -150,6 +171,24 @@ def mocked_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None
     finally:
         for cache in caches:
             cache.cache_clear()
+
+
+@pytest.fixture
+def security_group(mocked_aws: None) -> str:
+    """The security group docker/README.md creates: all traffic within it, SSH from one CIDR."""
+    import boto3
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    (vpc,) = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]
+    group = ec2.create_security_group(
+        GroupName="ray-sweeps", Description="Ray cluster sweeps", VpcId=vpc["VpcId"]
+    )["GroupId"]
+    within = {"IpProtocol": "-1", "UserIdGroupPairs": [{"GroupId": group}]}
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[within])
+    ec2.authorize_security_group_ingress(
+        GroupId=group, IpProtocol="tcp", FromPort=22, ToPort=22, CidrIp=SSH_CIDR
+    )
+    return group
 
 
 def bootstrap(config: dict[str, Any]) -> dict[str, Any]:
@@ -199,36 +238,118 @@ def test_cluster_yaml_keeps_trials_off_the_cpu_only_head() -> None:
     assert node_types["gpu_worker"]["node_config"]["InstanceType"] == "g5.xlarge"
 
 
-def test_ray_aws_bootstrap_fills_in_subnets_security_group_and_key(mocked_aws: None) -> None:
+def test_cluster_yaml_dashboard_listens_on_the_heads_loopback_only() -> None:
+    config = load_cluster()
+    (start,) = [c for c in config["head_start_ray_commands"] if "ray start --head" in c]
+
+    assert "--dashboard-host=127.0.0.1" in start.split()
+    assert not any("0.0.0.0" in command for command in config["head_start_ray_commands"])
+
+
+def test_cluster_yaml_starts_ray_with_token_auth_on_every_node() -> None:
+    config = load_cluster()
+    starts = [
+        command
+        for key in ("head_start_ray_commands", "worker_start_ray_commands")
+        for command in config[key]
+        if "ray start" in command
+    ]
+
+    assert len(starts) == 2
+    assert all("RAY_AUTH_MODE=token ray start" in command for command in starts)
+    assert "-e RAY_AUTH_MODE=token" in config["docker"]["run_options"]
+
+
+def test_cluster_yaml_brings_the_token_from_outside_the_repository_to_every_node() -> None:
+    mounts = load_cluster()["file_mounts"]
+
+    # Ray reads ~/.ray/auth_token; the head's autoscaler syncs every file mount to the workers.
+    assert list(mounts) == ["~/.ray/auth_token"]
+    source = Path(mounts["~/.ray/auth_token"]).expanduser()
+    assert source.is_absolute() and ROOT not in source.parents
+
+
+def test_cluster_yaml_puts_every_node_in_the_users_security_group() -> None:
+    config = load_cluster()
+
+    assert "security_group" not in config["provider"]
+    for node_type in config["available_node_types"].values():
+        assert node_type["node_config"]["SecurityGroupIds"] == ["sg-YOUR_SECURITY_GROUP"]
+
+
+def test_ray_aws_bootstrap_keeps_our_security_group_and_fills_in_subnets_and_key(
+    security_group: str,
+) -> None:
     import boto3
 
-    resolved = bootstrap(load_cluster(MOTO_ACCOUNT))
+    resolved = bootstrap(load_cluster(MOTO_ACCOUNT, security_group))
 
     ec2 = boto3.client("ec2", region_name=REGION)
     subnets = {s["SubnetId"]: s["VpcId"] for s in ec2.describe_subnets()["Subnets"]}
-    (group,) = ec2.describe_security_groups(
-        Filters=[{"Name": "group-name", "Values": ["ray-autoscaler-sweeps"]}]
-    )["SecurityGroups"]
-    profile = f"arn:aws:iam::{MOTO_ACCOUNT}:instance-profile/ray-sweeps-node"
-    for node_type in resolved["available_node_types"].values():
+    (group,) = ec2.describe_security_groups(GroupIds=[security_group])["SecurityGroups"]
+    for name, node_type in resolved["available_node_types"].items():
         node_config = node_type["node_config"]
         assert node_config["SubnetIds"]
         assert {subnets[s] for s in node_config["SubnetIds"]} == {group["VpcId"]}
-        assert node_config["SecurityGroupIds"] == [group["GroupId"]]
+        assert node_config["SecurityGroupIds"] == [security_group]
         assert node_config["KeyName"] == f"ray-autoscaler_{REGION}"
+        role = "head" if name == resolved["head_node_type"] else "worker"
+        profile = f"arn:aws:iam::{MOTO_ACCOUNT}:instance-profile/ray-sweeps-{role}"
         assert node_config["IamInstanceProfile"] == {"Arn": profile}
     assert Path(resolved["auth"]["ssh_private_key"]).is_file()
-    # Our profile is used as given: bootstrap created no broad default role.
+    # Our profiles are used as given: bootstrap created no broad default role.
     assert boto3.client("iam").list_roles()["Roles"] == []
 
 
-def test_bootstrapped_worker_config_launches_a_tagged_gpu_instance(mocked_aws: None) -> None:
+def test_after_ray_aws_bootstrap_no_security_group_admits_ssh_from_anywhere(
+    security_group: str,
+) -> None:
+    import boto3
+
+    bootstrap(load_cluster(MOTO_ACCOUNT, security_group))
+
+    groups = boto3.client("ec2", region_name=REGION).describe_security_groups()["SecurityGroups"]
+    assert {g["GroupName"] for g in groups} == {"default", "ray-sweeps"}  # Ray made none
+    assert {g["GroupName"]: ssh_ranges(g) & WORLD for g in groups} == {
+        "default": set(),
+        "ray-sweeps": set(),
+    }
+    (ours,) = [g for g in groups if g["GroupId"] == security_group]
+    assert ssh_ranges(ours) == {SSH_CIDR}
+
+
+def test_ray_opens_ssh_to_the_world_in_a_group_it_creates_despite_ip_permissions(
+    mocked_aws: None,
+) -> None:
+    """Why every node type names SecurityGroupIds: Ray adds provider.security_group's
+    IpPermissions to its default rules, SSH from 0.0.0.0/0 among them."""
+    import boto3
+
+    config = load_cluster(MOTO_ACCOUNT)
+    for node_type in config["available_node_types"].values():
+        del node_type["node_config"]["SecurityGroupIds"]
+    config["provider"]["security_group"] = {
+        "GroupName": "ray-sweeps",
+        "IpPermissions": [
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": SSH_CIDR}]}
+        ],
+    }
+
+    bootstrap(config)
+
+    (group,) = boto3.client("ec2", region_name=REGION).describe_security_groups(
+        Filters=[{"Name": "group-name", "Values": ["ray-sweeps"]}]
+    )["SecurityGroups"]
+    assert ssh_ranges(group) == {SSH_CIDR, "0.0.0.0/0"}
+
+
+def test_bootstrapped_worker_config_launches_a_tagged_gpu_instance(security_group: str) -> None:
     import boto3
     from ray.autoscaler._private.aws.node_provider import AWSNodeProvider
 
     iam = boto3.client("iam")
-    iam.create_instance_profile(InstanceProfileName="ray-sweeps-node")
-    config = load_cluster(MOTO_ACCOUNT)
+    iam.create_instance_profile(InstanceProfileName="ray-sweeps-worker")
+    config = load_cluster(MOTO_ACCOUNT, security_group)
     resolved = bootstrap(config)
     worker = copy.deepcopy(resolved["available_node_types"]["gpu_worker"]["node_config"])
     ec2 = boto3.client("ec2", region_name=REGION)
@@ -241,7 +362,8 @@ def test_bootstrapped_worker_config_launches_a_tagged_gpu_instance(mocked_aws: N
     (instance,) = reservation["Instances"]
     assert instance["InstanceType"] == "g5.xlarge"
     assert {"Key": "ray-cluster-name", "Value": "sweeps"} in instance["Tags"]
-    assert instance["IamInstanceProfile"]["Arn"].endswith("instance-profile/ray-sweeps-node")
+    assert instance["IamInstanceProfile"]["Arn"].endswith("instance-profile/ray-sweeps-worker")
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [security_group]
 
 
 # --- broken copies ---------------------------------------------------------------------------
@@ -302,6 +424,26 @@ def _unknown_head(config: dict[str, Any]) -> None:
     config["head_node_type"] = "ray.head.default"
 
 
+def _dashboard_on_every_interface(config: dict[str, Any]) -> None:
+    commands = config["head_start_ray_commands"]
+    config["head_start_ray_commands"] = [
+        c.replace("--dashboard-host=127.0.0.1", "--dashboard-host=0.0.0.0") for c in commands
+    ]
+
+
+def _workers_without_token_auth(config: dict[str, Any]) -> None:
+    commands = config["worker_start_ray_commands"]
+    config["worker_start_ray_commands"] = [c.replace("RAY_AUTH_MODE=token ", "") for c in commands]
+
+
+def _no_token_on_the_nodes(config: dict[str, Any]) -> None:
+    config["file_mounts"] = {}
+
+
+def _worker_in_a_ray_made_security_group(config: dict[str, Any]) -> None:
+    del config["available_node_types"]["gpu_worker"]["node_config"]["SecurityGroupIds"]
+
+
 @pytest.mark.parametrize(
     ("breakage", "problem"),
     [
@@ -311,6 +453,10 @@ def _unknown_head(config: dict[str, Any]) -> None:
         (_drop_ecr_login, "is in a private ECR registry but no initialization_commands"),
         (_omit_setup_commands, "setup_commands is not set"),
         (_unknown_head, "head_node_type 'ray.head.default' is not one of"),
+        (_dashboard_on_every_interface, "binds the dashboard and Jobs API to 0.0.0.0"),
+        (_workers_without_token_auth, "worker_start_ray_commands: `ray start` runs without token"),
+        (_no_token_on_the_nodes, "no file_mounts entry puts the cluster's token"),
+        (_worker_in_a_ray_made_security_group, "'gpu_worker' names no SecurityGroupIds"),
     ],
     ids=lambda value: getattr(value, "__name__", "").lstrip("_") or None,
 )
@@ -415,10 +561,13 @@ def test_pyproject_tensorflow_range_admits_the_dlc_tensorflow() -> None:
     assert base_tf and base_tf.group(1) in specifier
 
 
-# --- the node role ---------------------------------------------------------------------------
+# --- the node roles ---------------------------------------------------------------------------
+
+S3_STORAGE = {"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+ECR_PULL = {"ecr:GetAuthorizationToken", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
 
 
-def test_iam_policy_allows_what_the_ray_head_and_nodes_call() -> None:
+def test_head_policy_allows_what_the_ray_head_and_the_sweep_driver_call() -> None:
     needed = {
         "ec2:RunInstances",
         "ec2:TerminateInstances",
@@ -429,44 +578,67 @@ def test_iam_policy_allows_what_the_ray_head_and_nodes_call() -> None:
         "ec2:DescribeImages",
         "ec2:DescribeInstanceTypes",
         "iam:PassRole",
-        "s3:ListBucket",
-        "s3:GetObject",
-        "s3:PutObject",
-        "s3:DeleteObject",
         "sagemaker-mlflow:*",
-        "ecr:GetAuthorizationToken",
-        "ecr:BatchGetImage",
-        "ecr:GetDownloadUrlForLayer",
     }
 
-    assert needed <= allowed_actions()
+    assert needed | S3_STORAGE | ECR_PULL <= allowed_actions(HEAD_POLICY)
 
 
-def test_iam_policy_grants_no_service_wide_wildcards() -> None:
-    broad = {a for a in allowed_actions() if a == "*" or a.endswith(":*")}
+def test_worker_policy_allows_storage_and_image_pulls_only() -> None:
+    assert allowed_actions(WORKER_POLICY) == S3_STORAGE | ECR_PULL | {
+        "s3:AbortMultipartUpload",
+        "ecr:BatchCheckLayerAvailability",
+    }
 
-    assert broad == {"sagemaker-mlflow:*"}
-    (mlflow,) = [s for s in statements() if s["Action"] == "sagemaker-mlflow:*"]
-    assert ":mlflow-tracking-server/" in mlflow["Resource"]
-    s3 = [s for s in statements() if "s3:GetObject" in s["Action"]]
+
+def test_worker_policy_holds_no_ec2_passrole_or_mlflow_action() -> None:
+    services = {action.split(":")[0] for action in allowed_actions(WORKER_POLICY)}
+
+    assert services == {"s3", "ecr"}
+    assert not services & {"ec2", "iam", "sagemaker", "sagemaker-mlflow", "*"}
+
+
+@pytest.mark.parametrize("policy", [HEAD_POLICY, WORKER_POLICY], ids=lambda p: p.stem)
+def test_iam_policies_grant_no_service_wide_wildcards(policy: Path) -> None:
+    broad = {a for a in allowed_actions(policy) if a == "*" or a.endswith(":*")}
+
+    assert broad == ({"sagemaker-mlflow:*"} if policy == HEAD_POLICY else set())
+    for mlflow in [s for s in statements(policy) if s["Action"] == "sagemaker-mlflow:*"]:
+        assert ":mlflow-tracking-server/" in mlflow["Resource"]
+    s3 = [s for s in statements(policy) if "s3:GetObject" in actions_of(s)]
     assert [s["Resource"] for s in s3] == ["arn:aws:s3:::YOUR_BUCKET/sweeps/*"]
 
 
-def test_iam_policy_matches_the_cluster_it_serves() -> None:
+def test_head_and_worker_policies_share_the_same_s3_statements() -> None:
+    def s3(policy: Path) -> list[dict[str, Any]]:
+        return [s for s in statements(policy) if any(a.startswith("s3:") for a in actions_of(s))]
+
+    assert s3(HEAD_POLICY) == s3(WORKER_POLICY)
+
+
+def test_iam_policies_match_the_cluster_they_serve() -> None:
     config = load_cluster()
+    node_types = config["available_node_types"]
+    head = config["head_node_type"]
     worker_types = {
-        spec["node_config"]["InstanceType"]
-        for name, spec in config["available_node_types"].items()
-        if name != config["head_node_type"]
+        spec["node_config"]["InstanceType"] for name, spec in node_types.items() if name != head
     }
-    profile_arn = config["available_node_types"]["gpu_worker"]["node_config"]["IamInstanceProfile"][
-        "Arn"
-    ]
-    by_sid = {s["Sid"]: s for s in statements()}
+    profile = {
+        name: spec["node_config"]["IamInstanceProfile"]["Arn"].rsplit("/", 1)[1]
+        for name, spec in node_types.items()
+    }
+    by_sid = {s["Sid"]: s for s in statements(HEAD_POLICY)}
     launch = by_sid["RayHeadLaunchTaggedClusterInstances"]["Condition"]["StringEquals"]
 
+    assert profile == {"head": "ray-sweeps-head", "gpu_worker": "ray-sweeps-worker"}
     assert launch["aws:RequestTag/ray-cluster-name"] == config["cluster_name"]
     assert {launch["ec2:InstanceType"]} == worker_types
-    assert by_sid["PassNodeRoleToWorkers"]["Resource"].endswith(
-        ":role/" + profile_arn.rsplit("/", 1)[1]
-    )
+    # The head passes the worker role (named as its instance profile), never its own.
+    (passed,) = [s["Resource"] for s in statements(HEAD_POLICY) if "iam:PassRole" in actions_of(s)]
+    assert passed == "arn:aws:iam::ACCOUNT_ID:role/ray-sweeps-worker"
+
+
+def test_docs_name_only_policy_files_that_exist() -> None:
+    for doc in (CLUSTER_YAML, DOCKER_README, ROOT / "README.md"):
+        named = set(re.findall(r"docker/(iam-policy[\w-]*\.json)", doc.read_text()))
+        assert {n for n in named if not (ROOT / "docker" / n).is_file()} == set(), doc.name

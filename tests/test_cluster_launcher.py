@@ -39,6 +39,11 @@ from servers import free_port, mlflow_server
 SSHD = "/usr/sbin/sshd"
 TOOLS = ("useradd", "userdel", "setfacl", "ssh", "ssh-keygen", "rsync", "ray", "sweep")
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+#: The login user's shell is a cluster node's: token authentication on, as cluster.yaml's
+#: `-e RAY_AUTH_MODE=token` sets it in the container. (Debian's bash sources ~/.bashrc even for
+#: `bash -c` under SSH, and Ray starts its workers with `bash -c`.)
+NODE_ENV = RAY_ENV | {"RAY_AUTH_MODE": "token"}
+TOKEN_TARGET = "~/.ray/auth_token"  # where cluster.yaml's file_mounts put the cluster's token
 TRIALS = 2
 
 pytestmark = pytest.mark.skipif(
@@ -70,14 +75,20 @@ class Head:
     dashboard: str  # the Jobs API, http://127.0.0.1:PORT
     up_log: str
     down: Callable[[], subprocess.CompletedProcess[str]]
+    token: Path  # the cluster's token on "the user's machine"
 
 
 # --- helpers ----------------------------------------------------------------------------------
 
 
-def run(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run a command with the Ray settings every ``ray``/``sweep`` call here needs."""
+def run(
+    command: list[str], token: Path | None = None, **kwargs: Any
+) -> subprocess.CompletedProcess[str]:
+    """Run a command with the Ray settings every ``ray``/``sweep`` call here needs; with
+    ``token``, as cluster.yaml tells the user to call the cluster's Jobs API."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | RAY_ENV
+    if token:
+        env |= {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token)}
     return subprocess.run(command, env=env, capture_output=True, text=True, **kwargs)
 
 
@@ -145,7 +156,7 @@ def login_user() -> Iterator[LoginUser]:
         # Ray runs every remote command in `bash --login -i` after `source ~/.bashrc`.
         (home / ".bashrc").write_text(
             f"export PATH={Path(sys.executable).parent}:$PATH\n"
-            + "".join(f"export {k}={v}\n" for k, v in RAY_ENV.items())
+            + "".join(f"export {k}={v}\n" for k, v in NODE_ENV.items())
             + "export TF_CPP_MIN_LOG_LEVEL=2\n"
         )
         uid = int(subprocess.check_output(["id", "-u", name], text=True))
@@ -208,6 +219,11 @@ def head(login_user: LoginUser, sshd: Sshd, tmp_path_factory: pytest.TempPathFac
     ports = {name: free_port() for name in names}
     ports["min-worker-port"] = worker_port_range(100)
     cluster_name = f"sweeps-{login_user.name}"
+    # The user's token file, as cluster.yaml's header creates it (here in a temp folder).
+    token = tmp_path_factory.mktemp("token") / "sweeps-cluster-token"
+    token.write_text(secrets.token_hex(32) + "\n")
+    token.chmod(0o600)
+    assert list(source["file_mounts"]) == [TOKEN_TARGET]
     config = {
         "cluster_name": cluster_name,
         "max_workers": 0,
@@ -222,7 +238,8 @@ def head(login_user: LoginUser, sshd: Sshd, tmp_path_factory: pytest.TempPathFac
         },
         # As in cluster.yaml, minus the docker login (no docker here).
         "initialization_commands": [],
-        **{key: source[key] for key in ("file_mounts", "setup_commands", "head_setup_commands",
+        "file_mounts": {TOKEN_TARGET: str(token)},
+        **{key: source[key] for key in ("setup_commands", "head_setup_commands",
                                         "worker_setup_commands", "worker_start_ray_commands")},
         "head_start_ray_commands": head_start_commands(ports, login_user.home / "ray"),
     }  # fmt: skip
@@ -235,7 +252,8 @@ def head(login_user: LoginUser, sshd: Sshd, tmp_path_factory: pytest.TempPathFac
     up = run(["ray", "up", "-y", "--no-config-cache", str(path)], timeout=300)
     try:
         assert up.returncode == 0, (up.stdout + up.stderr)[-4000:]
-        yield Head(path, f"http://127.0.0.1:{ports['dashboard-port']}", up.stdout + up.stderr, down)
+        dashboard = f"http://127.0.0.1:{ports['dashboard-port']}"
+        yield Head(path, dashboard, up.stdout + up.stderr, down, token)
     finally:
         down()
         for suffix in ("lock", "state"):  # the local provider's record of the cluster
@@ -262,6 +280,7 @@ def submitted(head: Head, tracking: str, login_user: LoginUser) -> subprocess.Co
          "--set", "search.space.epochs=2", "--set", "search.scheduler=null",
          "--set", f"tracking.uri={tracking}", "--set", f"storage={login_user.home / 'results'}",
          "--allow-local"],  # one node: the head's own disk is the storage
+        token=head.token,
         cwd=REPO,
         timeout=300,
     )  # fmt: skip
@@ -311,7 +330,7 @@ def test_every_trial_is_a_child_run_in_the_tracking_server(submitted, tracking):
 
 
 def test_sweep_status_shows_the_job_succeeded_and_its_mlflow_run(head, job_id):
-    shown = run(["sweep", "status", job_id, "--address", head.dashboard], timeout=60)
+    shown = run(["sweep", "status", job_id, "--address", head.dashboard], head.token, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert re.search(r"^status\s+SUCCEEDED$", shown.stdout, re.MULTILINE)
     sweep_row = r"^sweep\s+abalone-\d{8}-\d{6}-[0-9a-f]{4} \(MLflow run [0-9a-f]{32}\)$"
@@ -321,14 +340,25 @@ def test_sweep_status_shows_the_job_succeeded_and_its_mlflow_run(head, job_id):
 def test_the_job_gives_its_driver_30_s_to_stop_cleanly(head, job_id):
     from ray.job_submission import JobSubmissionClient
 
-    info = JobSubmissionClient(head.dashboard).get_job_info(job_id)
+    bearer = {"Authorization": f"Bearer {head.token.read_text().strip()}"}
+    info = JobSubmissionClient(head.dashboard, headers=bearer).get_job_info(job_id)
     assert info.runtime_env["env_vars"]["RAY_JOB_STOP_WAIT_TIME_S"] == "30"
 
 
 def test_sweep_logs_show_the_drivers_output(head, job_id):
-    shown = run(["sweep", "logs", job_id, "--address", head.dashboard], timeout=60)
+    shown = run(["sweep", "logs", job_id, "--address", head.dashboard], head.token, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert "Top trials of abalone-" in shown.stdout
+
+
+def test_the_jobs_api_refuses_a_caller_without_the_clusters_token(head, job_id):
+    shown = run(["sweep", "status", job_id, "--address", head.dashboard], timeout=60)
+    assert shown.returncode != 0
+    assert "token" in (shown.stdout + shown.stderr).lower()
+
+
+def test_the_head_reads_the_token_ray_up_copied_there(head, login_user):
+    assert (login_user.home / ".ray" / "auth_token").read_text() == head.token.read_text()
 
 
 def test_ray_down_leaves_no_process_of_the_ssh_user(head, login_user, submitted):

@@ -147,3 +147,28 @@ def test_job_ids_are_told_apart_from_sweep_names():
     assert is_job_id("raysubmit_4LamXRuQpYdSMg7J")
     assert not is_job_id("abalone-20261127-171346")
     assert not is_job_id(None)
+
+
+@pytest.fixture
+def token_protected() -> Iterator[str]:
+    """An HTTP server that answers every request with 401, as a Ray dashboard with token
+    authentication answers a caller without the token."""
+
+    class Unauthorized(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            self.send_error(401)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Unauthorized)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_a_cluster_that_wants_its_token_says_how_to_give_it(token_protected):
+    done = sweep("submit", *REMOTE, "--address", token_protected)
+    assert done.returncode == 2
+    assert "needs the cluster's token (HTTP 401)" in done.stderr
+    assert "RAY_AUTH_TOKEN_PATH" in done.stderr

@@ -111,7 +111,11 @@ def connect(address: str | None) -> JobSubmissionClient:
 
     url = resolve_address(address)
     try:
-        reply = requests.get(f"{url.rstrip('/')}/api/version", timeout=CONNECT_TIMEOUT_S)
+        reply = requests.get(
+            f"{url.rstrip('/')}/api/version", headers=_auth_headers(), timeout=CONNECT_TIMEOUT_S
+        )
+        if reply.status_code in (401, 403):
+            raise _unauthorized(url, reply.status_code)
         reply.raise_for_status()
         reply.json()["ray_version"]
     except requests.ConnectionError:
@@ -302,6 +306,27 @@ def _local_on_cluster(spec: SweepSpec) -> list[str]:
             "with the workers: set storage to s3://BUCKET/PREFIX"
         )
     return problems
+
+
+def _auth_headers() -> dict[str, str]:
+    """The cluster token as Ray's own clients send it, when ``RAY_AUTH_MODE=token``."""
+    if os.environ.get("RAY_AUTH_MODE", "").lower() != "token":
+        return {}
+    # Ray's JobSubmissionClient adds the same header itself; this probe goes before it.
+    from ray._private.authentication.http_token_authentication import (
+        get_auth_headers_if_auth_enabled,
+    )
+
+    return dict(get_auth_headers_if_auth_enabled({}))
+
+
+def _unauthorized(url: str, status: int) -> UserError:
+    problem = "needs the cluster's token" if status == 401 else "refused the token"
+    return UserError(
+        f"--address: the Ray Jobs API at {url} {problem} (HTTP {status}): export "
+        "RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH=~/.ray/sweeps-cluster-token (the token "
+        "`ray up` copied to the cluster; see cluster.yaml)"
+    )
 
 
 def _unreachable(url: str, cause: str) -> UserError:
