@@ -7,12 +7,14 @@ it at a local server, which ignores the SigV4 signature).
 
 from __future__ import annotations
 
+import io
 import os
 
 import boto3
 import pytest
 from helpers import DEFAULT_SPEC, holdout_rmse, small_spec_overrides
 from mlflow import MlflowClient
+from rich.console import Console
 from servers import DUMMY_ACCESS_KEY, DUMMY_SECRET_KEY, mlflow_server, moto_server
 from typer.testing import CliRunner
 
@@ -37,11 +39,16 @@ def bucket(s3_endpoint):
 
 
 @pytest.fixture(scope="module")
-def proxy_server(bucket, s3_endpoint, tmp_path_factory):
+def proxy_folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("mlflow-proxy")
+
+
+@pytest.fixture(scope="module")
+def proxy_server(bucket, s3_endpoint, proxy_folder):
     """``mlflow server`` with a SQLite backend and artifacts proxied into the S3 bucket."""
     env = {**os.environ, "MLFLOW_S3_ENDPOINT_URL": s3_endpoint}
-    folder = tmp_path_factory.mktemp("mlflow-proxy")
-    with mlflow_server(folder, "--artifacts-destination", f"s3://{BUCKET}/mlflow", env=env) as url:
+    args = ("--artifacts-destination", f"s3://{BUCKET}/mlflow")
+    with mlflow_server(proxy_folder, *args, env=env) as url:
         yield url
 
 
@@ -60,7 +67,9 @@ def s3_sweep(ray_session, proxy_server, tmp_path_factory):
             "register.model_name": "abalone-s3",
         },
     )
-    outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
+    console = Console(file=io.StringIO(), width=120)
+    outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides), console=console)
+    outcome.console_text = console.file.getvalue()  # type: ignore[attr-defined]
     return outcome, MlflowClient(proxy_server)
 
 
@@ -112,6 +121,23 @@ def test_no_aws_credentials_in_params_tags_or_artifacts(s3_sweep, tmp_path):
     blob = "\n".join(texts)
     assert DUMMY_ACCESS_KEY not in blob
     assert DUMMY_SECRET_KEY not in blob
+
+
+def test_no_aws_credentials_anywhere_the_sweep_wrote(s3_sweep, bucket, proxy_folder):
+    """Every object in the bucket (the MLflow artifact store with the model's files, Tune's
+    state and checkpoints), every file of the tracking server (its database and log), and the
+    sweep's console output."""
+    outcome, _ = s3_sweep
+    blobs = {"console": outcome.console_text.encode()}
+    for key in _keys(bucket, ""):
+        blobs[key] = bucket.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    assert any("/models/" in k or k.startswith("mlflow/") for k in blobs)  # the model's files
+    for path in proxy_folder.rglob("*"):
+        if path.is_file():
+            blobs[str(path)] = path.read_bytes()
+    for where, blob in blobs.items():
+        assert DUMMY_ACCESS_KEY.encode() not in blob, where
+        assert DUMMY_SECRET_KEY.encode() not in blob, where
 
 
 # ------------------------------------------------------------------ SageMaker managed MLflow

@@ -172,3 +172,11 @@ def test_a_cluster_that_wants_its_token_says_how_to_give_it(token_protected):
     assert done.returncode == 2
     assert "needs the cluster's token (HTTP 401)" in done.stderr
     assert "RAY_AUTH_TOKEN_PATH" in done.stderr
+
+
+def test_a_password_in_an_override_is_refused_before_anything_is_sent(nothing_listening):
+    done = sweep("submit", str(DEFAULT_SPEC), "--set", "tracking.uri=http://u:s3cret@10.0.0.5:5000",
+                 "--set", "storage=s3://bucket/sweeps", "--address", nothing_listening)  # fmt: skip
+    assert done.returncode == 2
+    assert "tracking.uri: contains credentials" in done.stderr
+    assert "s3cret" not in done.stderr and "--address" not in done.stderr
