@@ -398,3 +398,12 @@ def test_password_in_the_tracking_uri_environment_variable(workdir, monkeypatch)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://alice:s3cret@127.0.0.1:5000")
     result = _validate(str(DEFAULT_SPEC))
     _assert_user_error(result, "MLFLOW_TRACKING_URI contains credentials")
+
+
+def test_urls_in_error_text_lose_their_credentials():
+    from sweeps.record.client import scrub_urls
+
+    text = "API request to https://alice:s3cret@mlflow.example.com/api failed; s3://bucket/key"
+    assert scrub_urls(text) == (
+        "API request to https://***@mlflow.example.com/api failed; s3://bucket/key"
+    )

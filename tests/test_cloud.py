@@ -100,6 +100,22 @@ def test_registered_version_lives_in_the_bucket_and_loads_through_the_server(s3_
     assert holdout_rmse(model, outcome.spec) == pytest.approx(reg.value, rel=1e-5)
 
 
+def test_sweep_ls_against_a_plain_server_prints_no_library_warning(s3_sweep, proxy_server):
+    """The sagemaker-mlflow plugin's request-header provider would warn on every request to a
+    non-ARN server (aws/sagemaker-mlflow#15); `sweep ls` prints its table and nothing else."""
+    import subprocess
+
+    from helpers import cli_env, sweep_command
+
+    done = subprocess.run(
+        sweep_command("ls", "--tracking-uri", proxy_server),
+        env=cli_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "abalone-" in done.stdout
+    assert done.stderr == ""
+
+
 def test_parent_run_records_the_s3_data_source(s3_sweep):
     outcome, client = s3_sweep
     tags = client.get_run(outcome.parent_run_id).data.tags
