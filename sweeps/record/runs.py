@@ -138,7 +138,11 @@ class SweepTracker:
         run = client.create_run(experiment_id, tags=tags, run_name=run_name)
         spool = Spool(spool_folder(storage_path, run_name))
         tracker = cls(client, experiment_id, run.info.run_id, tags, spool)
-        tracker._log_sweep_inputs(spec, dataset)
+        try:
+            tracker._log_sweep_inputs(spec, dataset)
+        except Exception as exc:
+            tracker.end("FAILED", f"{type(exc).__name__}: {exc}", timeout_s=10)
+            raise
         return tracker
 
     @classmethod
