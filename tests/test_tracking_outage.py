@@ -141,3 +141,48 @@ def test_writes_an_outage_kept_past_the_sweep_arrive_with_sweep_sync(tmp_path):
         assert again.stdout.strip() == "nothing to send"
     finally:
         stop_server(server)
+
+
+def test_a_short_outage_during_registration_still_registers_the_best_model(tmp_path):
+    """The server stops as the registration starts and comes back a little later: MLflow's own
+    client retries carry the registration through, and the record ends complete."""
+    folder, port = tmp_path / "server", free_port()
+    server_args = ("--default-artifact-root", str(tmp_path / "artifacts"))
+    server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    command = sweep_command(
+        "run",
+        str(DEFAULT_SPEC),
+        search__num_samples=2,
+        search__max_concurrent=1,
+        search__space__epochs=3,
+        search__scheduler="null",
+        tracking__uri=url,
+    )
+    log_path = tmp_path / "sweep.log"
+    with open(log_path, "w") as log:
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_env(), stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 300
+            while "registering the best trial's model" not in log_path.read_text():
+                assert sweep.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+            stop_server(server)
+            time.sleep(5)
+            server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
+            assert sweep.wait(timeout=600) == 0, log_path.read_text()[-3000:]
+        finally:
+            if sweep.poll() is None:
+                sweep.kill()
+    try:
+        client = MlflowClient(url)
+        assert len(client.search_model_versions("name='abalone-age'")) == 1
+        experiment = client.get_experiment_by_name("abalone-tensorflow-experiment")
+        runs = client.search_runs([experiment.experiment_id])
+        assert {r.info.status for r in runs} == {"FINISHED"}
+        parent = next(r for r in runs if "mlflow.parentRunId" not in r.data.tags)
+        assert "summary/results.csv" in {
+            f.path for f in client.list_artifacts(parent.info.run_id, "summary")
+        }
+    finally:
+        stop_server(server)
