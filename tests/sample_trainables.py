@@ -31,6 +31,8 @@ class SecondTrialFails(TabularMLP):
 class CrashesOnceAfterFirstCheckpoint(TabularMLP):
     """Trains one epoch (checkpointing it), then raises; the retry resumes from that checkpoint."""
 
+    crash_after_epochs = 1
+
     def train(
         self,
         config: Mapping[str, Any],
@@ -41,8 +43,9 @@ class CrashesOnceAfterFirstCheckpoint(TabularMLP):
         from ray import tune
 
         if tune.get_checkpoint() is None:
-            super().train({**config, "epochs": 1}, data, objective, stop_epochs)
-            raise RuntimeError("injected crash after the first checkpoint")
+            epochs = self.crash_after_epochs
+            super().train({**config, "epochs": epochs}, data, objective, stop_epochs)
+            raise RuntimeError(f"injected crash after epoch {epochs} (checkpointed)")
         super().train(config, data, objective, stop_epochs)
 
 
@@ -63,11 +66,13 @@ def weights_digest(model: Any) -> str:
 SCRIPTED_VAL_RMSE = {1: 3.0, 2: 1.0, 3: 2.0, 4: 2.0, 5: 2.0}
 
 
-class CrashesAfterABestEpoch(TabularMLP):
+class CrashesAfterABestEpoch(CrashesOnceAfterFirstCheckpoint):
     """Reports :data:`SCRIPTED_VAL_RMSE` instead of the real validation RMSE; trains 3 epochs
     (checkpointed at the third, whose best is the second), then raises; the retry goes on to
     the configured epochs. Writes the weights' digests to ``config["probe_dir"]``: after each
     epoch of the first attempt (``epoch-N``) and when the retry starts (``resumed``)."""
+
+    crash_after_epochs = 3
 
     def callbacks(self, config: Mapping[str, Any]) -> list[Any]:
         import os
@@ -90,20 +95,6 @@ class CrashesAfterABestEpoch(TabularMLP):
                     fh.write(weights_digest(self.model))
 
         return [Script()]
-
-    def train(
-        self,
-        config: Mapping[str, Any],
-        data: Splits,
-        objective: Objective,
-        stop_epochs: Collection[int] = (),
-    ) -> None:
-        from ray import tune
-
-        if tune.get_checkpoint() is None:
-            super().train({**config, "epochs": 3}, data, objective, stop_epochs)
-            raise RuntimeError("injected crash after epoch 3")
-        super().train(config, data, objective, stop_epochs)
 
 
 crashes_after_a_best_epoch = CrashesAfterABestEpoch(

@@ -24,21 +24,25 @@ def _children(client: MlflowClient) -> list:
     return [r for r in runs if "mlflow.parentRunId" in r.data.tags]
 
 
+def _command(url: str, trials: int, epochs: int) -> list[str]:
+    return sweep_command(
+        "run",
+        str(DEFAULT_SPEC),
+        search__num_samples=trials,
+        search__max_concurrent=1,
+        search__space__epochs=epochs,
+        search__scheduler="null",
+        tracking__uri=url,
+    )
+
+
 def test_metrics_logged_during_an_outage_arrive_once_the_server_returns(tmp_path):
     folder, port = tmp_path / "server", free_port()
     server_args = ("--default-artifact-root", str(tmp_path / "artifacts"))
     server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     client = MlflowClient(url)
-    command = sweep_command(
-        "run",
-        str(DEFAULT_SPEC),
-        search__num_samples=TRIALS,
-        search__max_concurrent=1,
-        search__space__epochs=EPOCHS,
-        search__scheduler="null",
-        tracking__uri=url,
-    )
+    command = _command(url, TRIALS, EPOCHS)
     with open(tmp_path / "sweep.log", "w") as log:
         sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_env(), stdout=log, stderr=log)
         try:
@@ -80,15 +84,7 @@ def test_writes_an_outage_kept_past_the_sweep_arrive_with_sweep_sync(tmp_path):
     server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
     client = MlflowClient(url)
-    command = sweep_command(
-        "run",
-        str(DEFAULT_SPEC),
-        search__num_samples=2,
-        search__max_concurrent=1,
-        search__space__epochs=EPOCHS,
-        search__scheduler="null",
-        tracking__uri=url,
-    )
+    command = _command(url, 2, EPOCHS)
     # MLflow's own HTTP retries off (the sweep's writer retries), and a short final wait.
     env = cli_env(
         MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
@@ -150,15 +146,7 @@ def test_a_short_outage_during_registration_still_registers_the_best_model(tmp_p
     server_args = ("--default-artifact-root", str(tmp_path / "artifacts"))
     server = start_mlflow_server(folder, port, *server_args, env=dict(os.environ))
     url = f"http://127.0.0.1:{port}"
-    command = sweep_command(
-        "run",
-        str(DEFAULT_SPEC),
-        search__num_samples=2,
-        search__max_concurrent=1,
-        search__space__epochs=3,
-        search__scheduler="null",
-        tracking__uri=url,
-    )
+    command = _command(url, 2, 3)
     log_path = tmp_path / "sweep.log"
     with open(log_path, "w") as log:
         sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_env(), stdout=log, stderr=log)
