@@ -234,7 +234,7 @@ def sync(
     take them (an outage that outlasted the sweep, or a driver that died during one). `sweep
     resume` does the same before it continues.
     """
-    from sweeps.running.sweep import sync_sweep
+    from sweeps.running.sync import sync_sweep
 
     sent = sync_sweep(sweep, console=err)
     out.print(f"sent {sent} MLflow writes" if sent else "nothing to send")

@@ -17,13 +17,7 @@ from rich.console import Console
 
 from sweeps.cluster.sagemaker import model_registry_note
 from sweeps.config.spec import SweepSpec
-from sweeps.record.client import (
-    make_client,
-    quick_requests,
-    redact_uri,
-    resolve_tracking_uri,
-    scrub_urls,
-)
+from sweeps.record.client import make_client, redact_uri
 from sweeps.record.runs import END_FLUSH_S, TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
 from sweeps.results import ERROR, SweepOutcome, TrialRecord
 from sweeps.running import resume, state_guard, storage
@@ -31,6 +25,7 @@ from sweeps.running.lease import Lease
 from sweeps.running.preflight import Prepared, preflight
 from sweeps.running.ray_runtime import init_ray, stop_local_ray_in_background
 from sweeps.running.stopping import StopSignals, SweepInterrupted
+from sweeps.running.sync import replay_unsent
 from sweeps.running.trials import collect, run_trials
 
 #: Seconds a stopped sweep waits for queued MLflow writes before it ends its runs (SIGKILL
@@ -135,7 +130,7 @@ def resume_sweep(
         tracker = SweepTracker.reopen(
             make_client(prepared.tracking_uri), state["parent_run_id"], folder
         )
-        _replay(tracker, console, prepared.tracking_uri)
+        replay_unsent(tracker, console, prepared.tracking_uri)
         recorded = tracker.parent_tags.get(TAG_DATA_SHA)
         if recorded and recorded != prepared.dataset.sha256:
             raise PreflightError(
@@ -169,44 +164,6 @@ def ending(exc: BaseException) -> tuple[str, str]:
         name = exc.args[0] if isinstance(exc, SweepInterrupted) else "SIGINT"
         return "KILLED", f"stopped by {name}"
     return "FAILED", f"{type(exc).__name__}: {exc}"
-
-
-def sync_sweep(target: str, console: Console | None = None) -> int:
-    """Send the MLflow writes a sweep's driver journaled but could not send (an outage that
-    outlasted it, or its death). Returns how many were sent.
-
-    Raises:
-        UserError: no such sweep, or its tracking store is still unreachable.
-    """
-    from sweeps.config.spec import validate_spec
-
-    console = console or Console(stderr=True)
-    folder = resume.locate_sweep(target)
-    state = resume.load_state(folder)
-    spec = validate_spec(state["spec"], source=f"{folder}/{resume.STATE_FILE}")
-    uri = resolve_tracking_uri(spec.tracking.uri)
-    with Lease.take(folder).released():
-        tracker = SweepTracker.reopen(make_client(uri), state["parent_run_id"], folder)
-        return _replay(tracker, console, uri)
-
-
-def _replay(tracker: SweepTracker, console: Console, tracking_uri: str) -> int:
-    """Send what a previous driver of this sweep left journaled, saying so if anything."""
-    from sweeps.errors import PreflightError
-
-    pending = len(tracker.spool.pending()) if tracker.spool else 0
-    if not pending:
-        return 0
-    console.print(f"sending {pending} MLflow writes a previous driver could not send...")
-    try:
-        with quick_requests():
-            return tracker.replay()
-    except Exception as exc:  # noqa: BLE001 - reported with the address, kept for later
-        raise PreflightError(
-            f"tracking.uri: {redact_uri(tracking_uri)} still does not take the sweep's "
-            f"{pending} unsent writes ({scrub_urls(str(exc).splitlines()[0])[:200]}); they stay "
-            f"in {tracker.spool.path if tracker.spool else '?'}"
-        ) from None
 
 
 def new_run_name(spec_name: str) -> str:
@@ -319,8 +276,8 @@ def _state_record(folder: str) -> dict[str, str]:
     """The digests of Tune's state files as this driver leaves them (see state_guard)."""
     try:
         return {state_guard.TAG_STATE_DIGESTS: state_guard.record(folder)}
-    except OSError:
-        return {}  # storage unreachable: a later resume warns that it cannot verify
+    except Exception:  # noqa: BLE001 - storage unreachable: a later resume cannot verify
+        return {}
 
 
 def _unsent_note(run: SweepRun, unsent: list[str]) -> str:
