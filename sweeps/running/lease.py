@@ -44,7 +44,7 @@ def holder(state: dict[str, Any], now: float | None = None) -> str | None:
     host, pid = state.get("host"), int(state.get("pid", 0))
     if host == socket.gethostname():
         started = _process_start(pid)
-        if started is None or abs(started - float(state.get("process_start", 0))) > 1:
+        if started is None or abs(started - float(state.get("process_start") or 0)) > 1:
             return None
     elif now - float(state.get("seen", 0)) > STALE_S:
         return None
