@@ -175,9 +175,13 @@ def new_run_name(spec_name: str) -> str:
 def _end_opened(opening: Future[tuple[SweepTracker, Lease]], exc: BaseException) -> None:
     """End the parent run ``opening`` created (if it did) as ``exc`` says."""
     with contextlib.suppress(Exception):
-        tracker, lease = opening.result()
-        lease.release()
-        tracker.end(*ending(exc))
+        _abandon(*opening.result(), exc)
+
+
+def _abandon(tracker: SweepTracker, lease: Lease, exc: BaseException) -> None:
+    """Give up the sweep folder and end the parent run as ``exc`` says, before any trial."""
+    lease.release()
+    tracker.end(*ending(exc))
 
 
 def _open_parent_run(prepared: Prepared, run_name: str) -> tuple[SweepTracker, Lease]:
@@ -208,8 +212,7 @@ def _open_parent_run(prepared: Prepared, run_name: str) -> tuple[SweepTracker, L
             prepared.tracking_uri,
         )
     except BaseException as exc:
-        lease.release()
-        tracker.end(*ending(exc))
+        _abandon(tracker, lease, exc)
         raise
     return tracker, lease
 
@@ -262,7 +265,7 @@ def drive(run: SweepRun) -> SweepOutcome:
         tracking_uri=prepared.tracking_uri,
         experiment_id=tracker.experiment_id,
         parent_run_id=tracker.parent_run_id,
-        storage_path=storage.join(prepared.storage_path, run.run_name),
+        storage_path=run.folder,
         trials=trials,
         registration=registration,
         wall_s=time.monotonic() - run.started,
