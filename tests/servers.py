@@ -18,10 +18,23 @@ DUMMY_SECRET_KEY = "sweep-test-dummy-secret-never-logged"
 REGION = "us-east-1"
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free port on 127.0.0.1 that this test process has not handed out before.
+
+    The kernel may give back a port it just gave (the socket is closed before the caller
+    binds it), so several ports asked for at once could collide: Ray refuses to start when
+    two of its components get the same number.
+    """
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def fake_aws_env(s3_endpoint: str) -> dict[str, str]:
