@@ -33,6 +33,9 @@ class TrialRecord:
     config: dict[str, Any] = field(default_factory=dict)
     run_id: str | None = None
     history: list[float] = field(default_factory=list)  # the metric, epoch by epoch
+    #: Each search metric's value at ``best_epoch`` (the epoch the checkpoint holds), the
+    #: sweep's own metric (``best_value``) included; see :mod:`sweeps.search.pareto`.
+    values: dict[str, float] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -58,6 +61,8 @@ class SweepOutcome:
     registry_note: str | None = None
     rejected_writes: list[str] = field(default_factory=list)  # MLflow calls the server refused
     unsent_note: str | None = None  # MLflow writes kept for `sweep sync`, if any
+    stop_reason: str | None = None  # why the trials ended (search.stop, time budget, all ran)
+    warm_start: str | None = None  # what a warm start learned from
 
     @property
     def best(self) -> TrialRecord | None:

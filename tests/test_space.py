@@ -66,10 +66,8 @@ def test_a_new_distribution_is_one_class(monkeypatch, tmp_path):
         def contains(self, value: Any) -> bool:
             return isinstance(value, int) and value % 2 == 1 and 1 <= value <= self.high
 
-        def to_tune(self) -> Any:
-            from ray import tune
-
-            return tune.choice(list(range(1, self.high + 1, 2)))
+        def suggest(self, trial: Any, name: str) -> Any:
+            return trial.suggest_categorical(name, list(range(1, self.high + 1, 2)))
 
         def to_optuna(self) -> Any:
             from optuna.distributions import CategoricalDistribution
@@ -80,11 +78,15 @@ def test_a_new_distribution_is_one_class(monkeypatch, tmp_path):
     from sweeps.config.spec import load_spec
     from sweeps.record.artifacts import build_study
     from sweeps.results import TrialRecord
-    from sweeps.running.search import param_space
+    from sweeps.running.search import make_searcher
 
     spec = load_spec(None, ["search.space.layers={odd: 5}", "search.initial_points=[]"])
     assert spec.to_dict()["search"]["space"]["layers"] == {"odd": 5}
-    assert param_space(spec)["layers"].categories == [1, 3, 5]
+    searcher, drawn = make_searcher(spec), set()
+    for i in range(30):
+        drawn.add(searcher.suggest(f"t{i}")["layers"])
+        searcher.on_trial_complete(f"t{i}", {"val_rmse": 1.0})
+    assert drawn == {1, 3, 5}
     record = TrialRecord(1, best_value=2.0, config={"layers": 3})
     assert build_study([record], spec).trials[0].params == {"layers": 3}
     with pytest.raises(Exception, match="outside the space"):

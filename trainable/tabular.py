@@ -107,8 +107,9 @@ def build_tabular_model(
 
     Hidden layers follow :func:`hidden_widths` (``layers``, ``units``); every hidden layer but
     the last is followed by BatchNormalization (if ``batch_norm``) and Dropout (if ``dropout``
-    > 0). Metrics: ``rmse`` and ``mae`` for regression; ``auc`` and ``accuracy`` for
-    classification (Keras adds ``val_`` for the validation split).
+    > 0). The optimizer is ``optimizer`` with ``learning_rate``, and ``momentum`` for sgd and
+    rmsprop when the config has one. Metrics: ``rmse`` and ``mae`` for regression; ``auc`` and
+    ``accuracy`` for classification (Keras adds ``val_`` for the validation split).
     """
     inputs, x = feature_inputs(schema, train)
 
@@ -126,10 +127,11 @@ def build_tabular_model(
     optimizer_name = str(config.get("optimizer", "adam")).lower()
     if optimizer_name not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer_name!r}; allowed: {', '.join(OPTIMIZERS)}")
+    options = {"learning_rate": float(config.get("learning_rate", 1e-3))}
+    if "momentum" in config and optimizer_name in ("sgd", "rmsprop"):
+        options["momentum"] = float(config["momentum"])  # e.g. a parameter only sgd has
     model.compile(
-        optimizer=OPTIMIZERS[optimizer_name](
-            learning_rate=float(config.get("learning_rate", 1e-3))
-        ),
+        optimizer=OPTIMIZERS[optimizer_name](**options),
         loss=loss,
         metrics=metrics,
         # Many small batches per call: the per-step Python overhead dominates otherwise.

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from sweeps.config.conditions import ConditionError, check_conditions, ordered
 from sweeps.config.space import Param, parse_param
 from sweeps.errors import SpecError
 from trainable.contract import CATEGORICAL, NUMERIC, Column, Objective
@@ -146,16 +147,59 @@ class SchedulerSpec(_Strict):
         return self
 
 
+#: The searchers a spec can name (``search.algorithm``), each an Optuna sampler.
+ALGORITHMS = ("tpe", "random", "grid", "cmaes", "gp")
+
+
+class StopSpec(_Strict):
+    """When a sweep ends before ``num_samples`` trials: a target value of the search metric,
+    or no improvement in ``patience`` finished trials (``search.time_budget_s`` besides)."""
+
+    target: float | None = Field(
+        None, description="stop once a trial reaches this value of search.metric"
+    )
+    patience: int | None = Field(
+        None, gt=0, description="stop after this many finished trials without improvement"
+    )
+    min_delta: float = Field(
+        0.0, ge=0, description="an improvement smaller than this does not count (patience)"
+    )
+
+    @model_validator(mode="after")
+    def _some_rule(self) -> StopSpec:
+        if self.target is None and self.patience is None:
+            raise ValueError("give target, patience (with min_delta), or both")
+        if self.min_delta and self.patience is None:
+            raise ValueError("min_delta applies to patience; give patience too")
+        return self
+
+
 class SearchSpec(_Strict):
     """What to optimise, how many trials, and the hyperparameter space."""
 
     metric: str = Field(min_length=1, description="a metric the family reports every epoch")
     mode: Literal["min", "max"] = "min"
+    metrics: dict[str, Literal["min", "max"]] | None = Field(
+        None,
+        description="several objectives, each with its mode (e.g. {val_loss: min, params: "
+        "min}); the first is the primary metric (search.metric) that early stopping, "
+        "checkpoints and the scheduler use",
+    )
     num_samples: int = Field(16, gt=0, description="number of trials")
     max_concurrent: int = Field(2, gt=0, description="trials running at once")
     seed: int = 0
+    algorithm: Literal[ALGORITHMS] = Field(  # type: ignore[valid-type]
+        "tpe", description="the Optuna sampler: tpe, random, grid, cmaes or gp"
+    )
     scheduler: SchedulerSpec | None = None
     time_budget_s: float | None = Field(None, gt=0)
+    stop: StopSpec | None = None
+    warm_start: str | None = Field(
+        None,
+        min_length=1,
+        description="learn from earlier sweeps: a sweep (run) name, a parent run id, "
+        "or 'experiment' (every compatible finished sweep of the experiment)",
+    )
     max_failures: int = Field(1, ge=0, description="retries of a failing trial")
     space: dict[str, Param]
     initial_points: list[dict[str, Any]] = Field(default_factory=list)
@@ -171,28 +215,84 @@ class SearchSpec(_Strict):
         for name, entry in raw.items():
             try:
                 parsed[str(name)] = parse_param(entry)
+            except ConditionError as exc:
+                raise ValueError(f"{_SUBFIELD}{name}.when{_SUBFIELD}{exc.problem}") from None
             except ValueError as exc:
                 raise ValueError(f"{_SUBFIELD}{name}{_SUBFIELD}{exc}") from None
         if not any(p.searched for p in parsed.values()):
             raise ValueError("has only constants; give at least one distribution to search")
         return parsed
 
+    @model_validator(mode="before")
+    @classmethod
+    def _primary_of_metrics(cls, raw: Any) -> Any:
+        """With ``metrics``, ``metric`` and ``mode`` default to its first entry."""
+        if isinstance(raw, dict) and isinstance(raw.get("metrics"), dict) and raw["metrics"]:
+            first, mode = next(iter(raw["metrics"].items()))
+            raw = {"metric": first, "mode": mode, **raw}
+        return raw
+
+    @model_validator(mode="after")
+    def _primary_first(self) -> SearchSpec:
+        if self.metrics is None:
+            return self
+        if len(self.metrics) < 2:
+            raise ValueError("metrics needs at least two objectives; for one use metric and mode")
+        first, mode = next(iter(self.metrics.items()))
+        if (self.metric, self.mode) != (first, mode):
+            raise ValueError(
+                f"metric ({self.metric}, {self.mode}) must be the first entry of metrics "
+                f"({first}: {mode}); leave metric and mode out, or list it first"
+            )
+        return self
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """Every objective, the primary first (one unless ``metrics`` names several)."""
+        if self.metrics is None:
+            return [self.objective]
+        return [Objective(name, mode) for name, mode in self.metrics.items()]
+
+    @model_validator(mode="after")
+    def _conditions_can_hold(self) -> SearchSpec:
+        try:
+            check_conditions(self.space)
+        except ConditionError as exc:
+            raise ValueError(f"{_SUBFIELD}space.{exc.param}.when{_SUBFIELD}{exc.problem}") from None
+        return self
+
     @model_validator(mode="after")
     def _points_inside_space(self) -> SearchSpec:
+        """Each initial point gives exactly the searched parameters that exist given its own
+        values (all of them in a space without conditions), each inside its distribution."""
         searchable = {k: p for k, p in self.space.items() if p.searched}
         for i, point in enumerate(self.initial_points):
+            where = f"{_SUBFIELD}initial_points[{i}]"
             unknown = sorted(set(point) - set(searchable))
             if unknown:
                 raise ValueError(
-                    f"initial_points[{i}]: {', '.join(unknown)} not searched; "
+                    f"{where}{_SUBFIELD}{', '.join(unknown)} not searched; "
                     f"searched parameters: {', '.join(searchable)}"
                 )
-            for name, param in searchable.items():
-                if name not in point:
-                    raise ValueError(f"initial_points[{i}]: missing {name}")
-                if not param.contains(point[name]):
+            values: dict[str, Any] = {}  # what exists in this point so far, constants too
+            for name in ordered(self.space):
+                param = self.space[name]
+                exists = param.when is None or param.when.holds(values)
+                if not param.searched:
+                    values[name] = param.to_tune()
+                elif exists and name not in point:
+                    because = f" (it exists when {param.when.show()})" if param.when else ""
+                    raise ValueError(f"{where}{_SUBFIELD}missing {name}{because}")
+                elif exists and not param.contains(point[name]):
                     raise ValueError(
-                        f"initial_points[{i}].{name}: {point[name]!r} is outside the space"
+                        f"{where}.{name}{_SUBFIELD}{point[name]!r} is outside the space"
+                    )
+                elif exists:
+                    values[name] = point[name]
+                elif name in point:
+                    raise ValueError(
+                        f"{where}.{name}{_SUBFIELD}does not exist in this point (it needs "
+                        f"{param.when.show()}); remove it"
                     )
         return self
 
@@ -231,14 +331,53 @@ class TrackingSpec(_Strict):
         return v
 
 
+#: The comparisons ``register.select.where`` takes.
+COMPARISONS = ("<", "<=", ">", ">=", "==", "!=")
+
+
+class SelectSpec(_Strict):
+    """Which trial to register: the best by ``best`` (a search metric, in its mode; default:
+    ``search.metric``) among the complete trials whose values satisfy every ``where`` bound,
+    e.g. ``{best: val_loss, where: {params: {"<": 20000}}}`` (see
+    :mod:`sweeps.registration.selection`)."""
+
+    best: str | None = Field(None, min_length=1, description="default: search.metric")
+    where: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description='bounds on search metrics, e.g. {params: {"<": 2e4}}'
+    )
+
+    @field_validator("where")
+    @classmethod
+    def _known_comparisons(cls, where: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        allowed = ", ".join(COMPARISONS)
+        for metric, bounds in where.items():
+            if not bounds:
+                raise ValueError(f"{_SUBFIELD}{metric}{_SUBFIELD}give a comparison ({allowed})")
+            for op in bounds:
+                if op not in COMPARISONS:
+                    raise ValueError(
+                        f"{_SUBFIELD}{metric}{_SUBFIELD}unknown comparison {op!r}; "
+                        f"allowed: {allowed}"
+                    )
+        return where
+
+
 class RegisterSpec(_Strict):
     """Registered model name, the alias moved to a better version, and what "better" means:
     ``metric`` on the test split (default: the search metric's test value, ``val_NAME`` ->
-    ``test_NAME``), compared in the search's mode."""
+    ``test_NAME``), compared in the search's mode. ``select``: which trial is registered
+    (default: the best by the search metric)."""
 
     model_name: str | None = Field(None, min_length=1, description="default: the sweep name")
     alias: str = Field("champion", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
     metric: str | None = Field(None, pattern=r"^test_\w+$")
+    ensemble: int | None = Field(
+        None,
+        ge=2,
+        le=20,
+        description="register the average of the best K trials' models as one model",
+    )
+    select: SelectSpec | None = None
 
 
 # ``register`` is the spec's field name; it shadows only ABCMeta.register, which we never use.
@@ -264,6 +403,21 @@ class SweepSpec(_Strict):
     @classmethod
     def _storage_form(cls, v: str) -> str:
         return without_credentials(v)
+
+    @model_validator(mode="after")
+    def _select_on_search_metrics(self) -> SweepSpec:
+        """``register.select`` names only metrics the search optimises (their modes known)."""
+        select = self.register.select
+        if select is None:
+            return self
+        names = [o.metric for o in self.search.objectives]
+        for where, metric in [("best", select.best), *(("where", m) for m in select.where)]:
+            if metric is not None and metric not in names:
+                raise ValueError(
+                    f"{_SUBFIELD}register.select.{where}{_SUBFIELD}{metric!r} is not a search "
+                    f"metric; allowed: {', '.join(names)} (search.metric or search.metrics)"
+                )
+        return self
 
     def to_yaml(self) -> str:
         """The resolved spec (defaults and overrides applied) as YAML."""
@@ -433,7 +587,7 @@ def _describe(err: dict[str, Any]) -> str:
     if kind == "value_error":
         if msg.startswith(_SUBFIELD):  # an error inside one entry of a mapping field
             _, sub, msg = msg.split(_SUBFIELD, 2)
-            loc = f"{loc}.{sub}"
+            loc = f"{loc}.{sub}" if err["loc"] else sub  # a whole-spec check names its field
         return f"{loc}: {msg}"
     return f"{loc} = {value!r}: {msg.replace('Input should be', 'must be')}"
 

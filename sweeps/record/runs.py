@@ -172,11 +172,16 @@ class SweepTracker:
             "search.num_samples": str(search.num_samples),
             "search.max_concurrent": str(search.max_concurrent),
             "search.seed": str(search.seed),
+            "search.algorithm": search.algorithm,
             "search.scheduler": search.scheduler.type if search.scheduler else "none",
             "search.space": ", ".join(spec.searched),
             "resources.cpu": str(spec.resources.cpu),
             "resources.gpu": str(spec.resources.gpu),
         }
+        if search.metrics:
+            params["search.metrics"] = ", ".join(
+                f"{o.metric} ({o.mode})" for o in search.objectives
+            )
         self.client.log_batch(
             self.parent_run_id, params=[Param(k, v[:MAX_PARAM_LENGTH]) for k, v in params.items()]
         )
@@ -192,6 +197,15 @@ class SweepTracker:
             numeric_metrics(metrics),
             int(time.time() * 1000),
         )
+
+    def tag_parent(self, tags: Mapping[str, str]) -> None:
+        """Set ``tags`` on the parent run (queued)."""
+        self._queue("tag the parent run", "tag_parent", dict(tags))
+
+    def _tag_parent(self, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        self.client.log_batch(self.parent_run_id, tags=[RunTag(k, v) for k, v in tags.items()])
 
     def _log_parent(self, params: dict[str, str], metrics: dict[str, float], stamp: int) -> None:
         from mlflow.entities import Metric, Param

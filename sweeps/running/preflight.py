@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sweeps.config.spec import SweepSpec
 from sweeps.errors import PreflightError
@@ -29,6 +29,9 @@ from sweeps.running.storage import check_writable, resolve_storage
 from trainable.contract import ModelFamily, Schema
 from trainable.tables import DataError, Dataset, Splits, load_dataset, split_dataset
 
+if TYPE_CHECKING:
+    from sweeps.search.warm_start import Prior
+
 TRACKING_TIMEOUT_S = 10
 
 
@@ -42,6 +45,7 @@ class Prepared:
     splits: Splits
     tracking_uri: str
     storage_path: str
+    prior: Prior | None = None  # a warm start's earlier trials
 
     @property
     def schema(self) -> Schema:
@@ -56,6 +60,7 @@ def preflight(spec: SweepSpec) -> Prepared:
         PreflightError: one line per problem found.
     """
     problems: list[str] = []
+    _attempt(problems, lambda: check_search(spec))
     family = _attempt(problems, lambda: load_family(spec.trainable, spec.folder))
     dataset = None
     if family is not None:
@@ -69,7 +74,22 @@ def preflight(spec: SweepSpec) -> Prepared:
         raise PreflightError(*problems)
     split = spec.data.split
     splits = split_dataset(dataset, split.val, split.test, split.seed)
-    return Prepared(spec, family, dataset, splits, tracking_uri, storage_path)
+    prior = None
+    if spec.search.warm_start:
+        from sweeps.search.warm_start import find_prior
+
+        prior = find_prior(spec, tracking_uri, dataset.sha256)
+    return Prepared(spec, family, dataset, splits, tracking_uri, storage_path, prior)
+
+
+def check_search(spec: SweepSpec) -> None:
+    """The search algorithm can search this space for this many objectives (a grid's size)."""
+    from sweeps.search.samplers import check_algorithm
+
+    try:
+        check_algorithm(spec.search, len(spec.search.objectives))
+    except ValueError as exc:
+        raise PreflightError(str(exc)) from None
 
 
 def _attempt(problems: list[str], check: Callable[[], Any]) -> Any:
@@ -151,12 +171,14 @@ def ship_local_modules() -> None:
 
 def check_objective(spec: SweepSpec, family: ModelFamily) -> None:
     """The search metric is one the family reports (when the family says what it reports)."""
-    metric = spec.objective.metric
-    if family.metrics and metric not in family.metrics:
-        raise PreflightError(
-            f"search.metric: {metric!r} is not reported by {spec.trainable}; "
-            f"it reports: {', '.join(family.metrics)}"
-        )
+    field = "search.metrics" if spec.search.metrics else "search.metric"
+    for objective in spec.search.objectives:
+        metric = objective.metric
+        if family.metrics and metric not in family.metrics:
+            raise PreflightError(
+                f"{field}: {metric!r} is not reported by {spec.trainable}; "
+                f"it reports: {', '.join(family.metrics)}"
+            )
     evaluated = family.test_metrics
     if spec.register.metric and evaluated and spec.register.metric not in evaluated:
         raise PreflightError(

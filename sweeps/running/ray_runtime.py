@@ -3,6 +3,7 @@ critical path once the trials are done."""
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -42,15 +43,24 @@ def init_ray(verbose: bool = False) -> None:
     _started_here = True
 
 
-def stop_local_ray_in_background() -> None:
+def stop_local_ray_in_background(wait: bool = False) -> None:
     """Begin stopping the local Ray :func:`init_ray` started (about 1.5 s, mostly waiting for
-    its processes to exit) while the driver goes on; a joined cluster is left alone."""
+    its processes to exit) while the driver goes on; a joined cluster is left alone.
+
+    ``wait``: stop it before returning. A sweep ended early (``search.stop``, a time budget)
+    leaves Tune's refs to its stopped trials behind; freed by the main thread while a
+    background shutdown runs, one reaches a core worker that is gone, and Ray ends the process.
+    """
     global _stopping, _started_here
     import ray
 
     if not _started_here or _stopping is not None or not ray.is_initialized():
         return
     _started_here = False
+    if wait:
+        gc.collect()
+        ray.shutdown()
+        return
     _stopping = threading.Thread(target=ray.shutdown, name="ray-shutdown", daemon=True)
     _stopping.start()
 

@@ -1,9 +1,10 @@
-"""The spec's search section as Ray Tune objects: space, Optuna TPE searcher, scheduler."""
+"""The spec's search section as Ray Tune objects: the Optuna searcher and the scheduler."""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+import warnings
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
@@ -11,21 +12,62 @@ from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.config.spec import SweepSpec
+from sweeps.search.define_by_run import SpaceFunction
+
+if TYPE_CHECKING:
+    from sweeps.search.warm_start import Prior
 
 
-def param_space(spec: SweepSpec) -> dict[str, Any]:
-    """Tune's ``param_space``: distributions for searched parameters, plain values for constants."""
-    return {name: p.to_tune() for name, p in spec.search.space.items()}
+# Ray times the define-by-run call, which includes the sampler's own work (a GP's fit, CMA-ES's
+# update): that is the search, not training hidden in the space, so the warning is noise.
+warnings.filterwarnings("ignore", message="Define-by-run function passed in the `space`")
 
 
-def make_searcher(spec: SweepSpec) -> Searcher:
-    """Seeded Optuna TPE behind a concurrency limit; the spec's initial points are tried first."""
+class SweepSearch(OptunaSearch):
+    """Ray's ``OptunaSearch`` over the spec's define-by-run space (conditions included),
+    with the trials of earlier sweeps added to the study before the first suggestion."""
+
+    def __init__(self, space: SpaceFunction, prior: Prior | None = None, **kwargs: Any) -> None:
+        self._prior_trials = list(prior.trials) if prior else []
+        super().__init__(space=space, **kwargs)
+
+    def _setup_study(self, mode: str | list[str]) -> None:
+        super()._setup_study(mode)
+        import optuna
+
+        space: SpaceFunction = self._space  # type: ignore[assignment]
+        for prior in self._prior_trials:
+            values = list(prior.values)
+            self._ot_study.add_trial(
+                optuna.trial.create_trial(
+                    params=prior.params,
+                    distributions=space.distributions(prior.params),
+                    values=values if isinstance(self._metric, list) else None,
+                    value=None if isinstance(self._metric, list) else values[0],
+                    user_attrs={"warm_start": prior.source},
+                )
+            )
+        self._prior_trials = []  # in the study now (and in its saved state)
+
+
+def make_searcher(spec: SweepSpec, prior: Prior | None = None) -> Searcher:
+    """The seeded Optuna sampler ``search.algorithm`` names, over the spec's space, behind a
+    concurrency limit; the spec's initial points are tried first, and ``prior`` (a warm start's
+    earlier trials) is known before any suggestion."""
     import optuna
+
+    from sweeps.search.samplers import make_sampler
 
     search = spec.search
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    optuna_search = OptunaSearch(
-        sampler=optuna.samplers.TPESampler(seed=search.seed),
+    objectives = search.objectives
+    several = len(objectives) > 1
+    optuna_search = SweepSearch(
+        SpaceFunction(search.space),
+        prior,
+        metric=[o.metric for o in objectives] if several else spec.objective.metric,
+        mode=[o.mode for o in objectives] if several else spec.objective.mode,
+        sampler=make_sampler(search),
         points_to_evaluate=[dict(p) for p in search.initial_points] or None,
     )
     return ConcurrencyLimiter(optuna_search, max_concurrent=search.max_concurrent)
@@ -44,10 +86,19 @@ def make_scheduler(spec: SweepSpec) -> TrialScheduler:
     )
 
 
+#: The most epochs assumed for a trial whose epoch count the spec does not bound.
+EPOCHS_UNBOUNDED = 1000
+
+
 def stop_epochs(spec: SweepSpec) -> list[int]:
-    """Epochs after whose report the scheduler may stop a trial: ASHA's rungs (``grace_period``
-    times powers of ``reduction_factor``, up to ``max_t``), none for FIFO."""
-    sched = spec.search.scheduler
+    """Epochs after whose report a trial may be stopped: ASHA's rungs (``grace_period`` times
+    powers of ``reduction_factor``, up to ``max_t``), none for FIFO; and every epoch when the
+    whole sweep may end at any report (``search.stop``, ``search.time_budget_s``), so that
+    each trial stopped then has a checkpoint of its best model."""
+    search = spec.search
+    if search.stop is not None or search.time_budget_s is not None:
+        return list(range(1, max_epochs(spec) + 1))
+    sched = search.scheduler
     if sched is None:
         return []
     # The rung count exactly as Ray's ASHA bracket computes it (numpy's log included).
@@ -56,3 +107,16 @@ def stop_epochs(spec: SweepSpec) -> list[int]:
         {math.ceil(sched.grace_period * sched.reduction_factor**k) for k in range(rungs)}
         | {sched.max_t}
     )
+
+
+def max_epochs(spec: SweepSpec) -> int:
+    """The most epochs a trial can report: ASHA's ``max_t``, else the largest value of the
+    space's ``epochs`` (a constant or a finite distribution), else :data:`EPOCHS_UNBOUNDED`."""
+    if spec.search.scheduler is not None:
+        return spec.search.scheduler.max_t
+    epochs = spec.search.space.get("epochs")
+    for bound in (getattr(epochs, "value", None), getattr(epochs, "high", None)):
+        if isinstance(bound, int | float) and not isinstance(bound, bool):
+            return int(bound)
+    values = [v for v in getattr(epochs, "values", []) if isinstance(v, int)]
+    return max(values, default=EPOCHS_UNBOUNDED)

@@ -3,7 +3,9 @@ run to the end, and its results read back as :class:`~sweeps.results.TrialRecord
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from sweeps.results import ERROR, TERMINATED, TrialRecord
@@ -23,11 +25,12 @@ def run_trials(run: SweepRun) -> ResultGrid:
 
     from sweeps.environment import set_defaults
     from sweeps.registration.registrar import StartWhenCoresFree
-    from sweeps.running.callbacks.live import attach, detach
+    from sweeps.running.callbacks.live import attach, attach_stopper, detach, detach_stopper
     from sweeps.running.callbacks.progress import SweepProgress
     from sweeps.running.callbacks.trial_runs import MlflowTrialLogger
     from sweeps.running.preflight import ship_local_modules
     from sweeps.running.search import stop_epochs
+    from sweeps.search.stop_rules import StopRules
     from trainable.contract import TrialSetup, run_trial
 
     spec = run.spec
@@ -58,12 +61,15 @@ def run_trials(run: SweepRun) -> ResultGrid:
         )
     else:
         tuner = _new_tuner(run, trainable)
-    attach(run.run_name, [MlflowTrialLogger(run.tracker), progress, warm_up])
+    run.stop_rules = StopRules(search, spec.objective)
+    attach(run.run_name, [MlflowTrialLogger(run.tracker), progress, warm_up, run.stop_rules])
+    attach_stopper(run.run_name, run.stop_rules)
     try:
         with progress:
             return tuner.fit()
     finally:
         detach(run.run_name)
+        detach_stopper(run.run_name)
 
 
 def _new_tuner(run: SweepRun, trainable: Any) -> Any:
@@ -71,19 +77,18 @@ def _new_tuner(run: SweepRun, trainable: Any) -> Any:
     from ray.tune.logger import JsonLoggerCallback
 
     from sweeps.record.runs import trial_run_name
-    from sweeps.running.callbacks.live import LiveCallbacks
+    from sweeps.running.callbacks.live import LiveCallbacks, LiveStopper
     from sweeps.running.callbacks.trial_runs import trial_number
-    from sweeps.running.search import make_scheduler, make_searcher, param_space
+    from sweeps.running.search import make_scheduler, make_searcher
 
     spec = run.spec
     search = spec.search
     return tune.Tuner(
         trainable,
-        param_space=param_space(spec),
         tune_config=tune.TuneConfig(
             metric=spec.objective.metric,
             mode=spec.objective.mode,
-            search_alg=make_searcher(spec),
+            search_alg=make_searcher(spec, run.prepared.prior),
             scheduler=make_scheduler(spec),
             num_samples=search.num_samples,
             time_budget_s=search.time_budget_s,
@@ -94,6 +99,7 @@ def _new_tuner(run: SweepRun, trainable: Any) -> Any:
         run_config=tune.RunConfig(
             name=run.run_name,
             storage_path=run.prepared.storage_path,
+            stop=LiveStopper(run.run_name),  # search.stop's rules (sweeps/search/stop_rules.py)
             # result.json only (the trial histories read back after the sweep); run_trials
             # keeps Tune from adding its CSV and TensorBoard loggers besides.
             callbacks=[LiveCallbacks(run.run_name), JsonLoggerCallback()],
@@ -105,9 +111,16 @@ def _new_tuner(run: SweepRun, trainable: Any) -> Any:
     )
 
 
-def collect(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> list[TrialRecord]:
+def collect(
+    grid: ResultGrid,
+    tracker: SweepTracker,
+    objective: Objective,
+    other_metrics: Sequence[str] = (),
+) -> list[TrialRecord]:
     """A record per trial, in trial order, its best value by ``objective`` from its history
-    (its child run id if MLflow has taken the trial's writes by then)."""
+    (its child run id if MLflow has taken the trial's writes by then), and the values of
+    ``objective.metric`` and of ``other_metrics`` (a sweep's other objectives) at its best
+    epoch: the model its checkpoint holds."""
     from sweeps.record.runs import END_FLUSH_S
 
     tracker.flush(END_FLUSH_S)
@@ -118,6 +131,7 @@ def collect(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> li
         history = result.metrics_dataframe
         best_value = best_epoch = None
         curve: list[float] = []
+        values: dict[str, float] = {}
         if history is not None and objective.metric in history:
             column = history[objective.metric].dropna()
             curve = [float(v) for v in column]
@@ -126,6 +140,7 @@ def collect(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> li
                 best_value = float(column[idx])
                 if "epoch" in history:
                     best_epoch = int(history.loc[idx, "epoch"])
+                values = _values_at(history, idx, [objective.metric, *other_metrics])
         trials.append(
             TrialRecord(
                 number=_number_from_path(result.path),
@@ -137,9 +152,23 @@ def collect(grid: ResultGrid, tracker: SweepTracker, objective: Objective) -> li
                 config=dict(result.config or {}),
                 run_id=tracker.child_run_id(trial_id),
                 history=curve,
+                values=values,
             )
         )
     return sorted(trials, key=lambda t: t.number)
+
+
+def _values_at(history: Any, row: Any, metrics: Sequence[str]) -> dict[str, float]:
+    """The finite values of ``metrics`` in one row of a trial's history."""
+    values = {}
+    for name in dict.fromkeys(metrics):
+        try:
+            value = float(history.loc[row, name]) if name in history else math.nan
+        except (TypeError, ValueError):  # not a number
+            value = math.nan
+        if math.isfinite(value):
+            values[name] = value
+    return values
 
 
 def _number_from_path(path: str) -> int:

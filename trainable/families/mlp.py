@@ -4,8 +4,8 @@
 With no code of your own: name one in a spec, with ``data.source``, ``data.target`` and,
 optionally, ``data.features``; the model is :func:`trainable.tabular.build_tabular_model`.
 Searched hyperparameters: ``layers``, ``units``, ``batch_norm``, ``dropout``,
-``learning_rate``, ``optimizer``, plus :class:`~trainable.keras_family.KerasFamily`'s
-``epochs``, ``patience``, ``batch_size``, ``seed``.
+``learning_rate``, ``optimizer`` (and ``momentum`` for sgd or rmsprop), plus
+:class:`~trainable.keras_family.KerasFamily`'s ``epochs``, ``patience``, ``batch_size``, ``seed``.
 """
 
 from __future__ import annotations

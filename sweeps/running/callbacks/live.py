@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray.tune import Callback
+from ray.tune import Callback, Stopper
 
 _ATTACHED: dict[str, list[Callback]] = {}
 
@@ -62,3 +62,31 @@ def _make_hook(name: str):
 
 for _name in _HOOKS:
     setattr(LiveCallbacks, _name, _make_hook(_name))
+
+
+_STOPPERS: dict[str, Stopper] = {}
+
+
+def attach_stopper(key: str, stopper: Stopper) -> None:
+    """Make ``stopper`` decide for the sweep ``key`` (see :class:`LiveStopper`)."""
+    _STOPPERS[key] = stopper
+
+
+def detach_stopper(key: str) -> None:
+    _STOPPERS.pop(key, None)
+
+
+class LiveStopper(Stopper):
+    """Asks the stopper attached under ``key`` (none attached: never stops); picklable like
+    :class:`LiveCallbacks`, so a resumed sweep's rules are the resumed driver's."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        stopper = _STOPPERS.get(self.key)
+        return bool(stopper and stopper(trial_id, result))
+
+    def stop_all(self) -> bool:
+        stopper = _STOPPERS.get(self.key)
+        return bool(stopper and stopper.stop_all())
