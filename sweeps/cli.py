@@ -318,7 +318,8 @@ def best(
     """Show a sweep's best trial and the model version registered from it.
 
     A sweep's best trial: hyperparameters, metrics, child run id, and the model version
-    registered from the sweep with its aliases.
+    registered from the sweep with its aliases; with several objectives (search.metrics),
+    the Pareto front too.
     """
     from sweeps.views import tables as views
 

@@ -8,7 +8,7 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 import keras
@@ -40,8 +40,9 @@ class TuneReporter(keras.callbacks.Callback):
     optimizer state), from which a retried or resumed trial goes on training. ``state``
     (epoch, best value, best_epoch, stopped_early) is updated in place and saved with each
     checkpoint as ``state_file``. ``best_weights`` are those of a restored checkpoint's best
-    model. List this callback after ``EarlyStopping``, so the epoch where training stops is
-    known to be the last one.
+    model. ``extra`` gives more metrics of the model to report each epoch (the model's cost,
+    :class:`~trainable.model_cost.ModelCost`). List this callback after ``EarlyStopping``, so
+    the epoch where training stops is known to be the last one.
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class TuneReporter(keras.callbacks.Callback):
         stop_epochs: Collection[int] = (),
         latest_file: str = LATEST_FILE,
         best_weights: list[Any] | None = None,
+        extra: Callable[[keras.Model], Mapping[str, float]] | None = None,
     ) -> None:
         super().__init__()
         self.state = state
@@ -64,10 +66,12 @@ class TuneReporter(keras.callbacks.Callback):
         self.interval_s = interval_s
         self.stop_epochs = frozenset(int(e) for e in stop_epochs)
         self._best_weights = best_weights  # the best model's weights so far
+        self.extra = extra
         self._last_saved = time.monotonic()
 
     def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-        logs = logs or {}
+        extra = dict(self.extra(self.model)) if self.extra else {}
+        logs = {**(logs or {}), **extra}
         metric = self.objective.metric
         if metric not in logs:
             raise KeyError(
@@ -85,6 +89,7 @@ class TuneReporter(keras.callbacks.Callback):
             # The training loss and every validation metric (training-split metrics would
             # double the curves in MLflow for little use).
             **{k: float(v) for k, v in logs.items() if k == "loss" or k.startswith("val_")},
+            **extra,
             f"best_{metric}": self.state["best_value"],
             "best_epoch": self.state["best_epoch"],
         }

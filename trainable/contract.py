@@ -33,8 +33,14 @@ implements all of it for a compiled Keras model, so a Keras family only writes `
     ``val_<name>`` it reports (``test_rmse`` for ``val_rmse``), so the champion rule can
     follow the same objective.
 ``log_model(model, schema, name, input_example, registered_model_name)``
-    Log the model into the active MLflow run and register it; returns MLflow's ``ModelInfo``.
-    The logged model must predict from a pandas DataFrame of raw feature columns.
+    Log the model into the active MLflow run and register it (``registered_model_name`` None:
+    log it only); returns MLflow's ``ModelInfo``. The logged model must predict from a pandas
+    DataFrame of raw feature columns.
+``average(models)`` (optional)
+    One model, in the form ``evaluate`` takes, whose output is the mean of ``models``'
+    outputs: how ``register.ensemble`` scores an ensemble on the test split. It must agree
+    with :func:`trainable.ensemble.combine` on what the logged models predict. Without it, a
+    sweep asking for an ensemble registers the single best model and says why.
 
 Importing a family's module must stay cheap (no TensorFlow at import): the driver imports it
 to check the spec, and ``sweep validate`` never loads TensorFlow.
@@ -44,7 +50,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -202,9 +208,15 @@ class ModelFamily(ABC):
         schema: Schema,
         name: str,
         input_example: pd.DataFrame,
-        registered_model_name: str,
+        registered_model_name: str | None,
     ) -> Any:
-        """Log ``model`` into the active MLflow run, registered; returns MLflow's ModelInfo."""
+        """Log ``model`` into the active MLflow run, registered under ``registered_model_name``
+        (None: not registered); returns MLflow's ModelInfo."""
+
+    def average(self, models: Sequence[Any]) -> Any:
+        """A model (as :meth:`evaluate` takes it) whose output is the mean of ``models``'
+        outputs, to score an ensemble of them. Default: the family cannot average models."""
+        raise NotImplementedError(f"{type(self).__name__} does not average models")
 
 
 @dataclass(frozen=True)

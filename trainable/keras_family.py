@@ -12,10 +12,11 @@ from __future__ import annotations
 import json
 import os
 from abc import abstractmethod
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from trainable.contract import ModelFamily, Objective, Schema
+from trainable.contract import ModelFamily, Objective, Schema, held_out_name
+from trainable.model_cost import MODEL_METRICS, with_model_metrics
 
 if TYPE_CHECKING:
     import keras
@@ -35,10 +36,42 @@ class KerasFamily(ModelFamily):
 
     Config keys read here (all optional): ``epochs`` (most epochs, default 50), ``patience``
     (early stopping on the objective, default 10), ``batch_size`` (32), ``seed`` (0).
+
+    Besides its compiled metrics, every epoch reports the model's cost,
+    :data:`~trainable.model_cost.MODEL_METRICS` (``params``, ``latency_ms``; see
+    :mod:`trainable.model_cost`), so :attr:`metrics` is what a subclass declares (as a class
+    attribute or by assigning ``self.metrics``) followed by those two.
     """
 
     model_file = MODEL_FILE
     state_file = STATE_FILE
+    #: The metrics the compiled model reports (``val_<name>``), as the family declares them.
+    declared_metrics: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """A subclass's ``metrics = (...)`` class attribute becomes its declared metrics (the
+        :attr:`metrics` property adds the model's cost to them)."""
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("metrics")
+        if own is not None and not isinstance(own, property):
+            cls.declared_metrics = tuple(own)
+            delattr(cls, "metrics")
+
+    @property  # type: ignore[override]
+    def metrics(self) -> tuple[str, ...]:
+        """Every metric reported each epoch: the declared ones, then ``params`` and
+        ``latency_ms`` (nothing when none is declared: the search metric is then unchecked)."""
+        return with_model_metrics(self.declared_metrics)
+
+    @metrics.setter
+    def metrics(self, value: Sequence[str]) -> None:
+        self.declared_metrics = tuple(value)
+
+    @property
+    def test_metrics(self) -> tuple[str, ...]:
+        """What :meth:`evaluate` returns: ``test_<name>`` for each declared ``val_<name>``
+        (the model's cost has no test value)."""
+        return tuple(held_out_name(m) for m in self.declared_metrics if m not in MODEL_METRICS)
 
     @abstractmethod
     def build(self, config: Mapping[str, Any], schema: Schema, train: pd.DataFrame) -> keras.Model:
@@ -77,6 +110,7 @@ class KerasFamily(ModelFamily):
         import keras
 
         from trainable.callbacks import LATEST_FILE, ResumedEarlyStopping, TuneReporter
+        from trainable.model_cost import ModelCost
         from trainable.pipeline import fit_inputs
 
         # Actors are reused between trials: drop the previous trial's models and traced graphs.
@@ -128,6 +162,7 @@ class KerasFamily(ModelFamily):
                     self.state_file,
                     stop_epochs=stop_epochs,
                     best_weights=best_weights,
+                    extra=ModelCost(self.xy(data.val, data.schema)[0]),
                 ),
             ],
         )
@@ -154,7 +189,7 @@ class KerasFamily(ModelFamily):
         schema: Schema,
         name: str,
         input_example: pd.DataFrame,
-        registered_model_name: str,
+        registered_model_name: str | None,
     ) -> Any:
         """Log as a pyfunc model that predicts from a DataFrame (see :mod:`trainable.serving`)."""
         from trainable.serving import log_tabular_keras_model
@@ -168,6 +203,28 @@ class KerasFamily(ModelFamily):
             input_example,
             registered_model_name,
         )
+
+    def average(self, models: Sequence[keras.Model]) -> keras.Model:
+        """One Keras model on the same inputs whose output is the mean of ``models``' outputs,
+        compiled like the first (same loss and metrics, so :meth:`evaluate` names its results
+        as for one model). The models are used as they are, not copied."""
+        import keras
+
+        first = models[0]
+        inputs = keras.tree.map_structure(
+            lambda t: keras.Input(shape=t.shape[1:], dtype=t.dtype, name=t.name), first.input
+        )
+        names = [model.name for model in models]
+        try:
+            for i, model in enumerate(models):  # nested models need names unique in the graph
+                model.name = f"member_{i}"
+            outputs = [model(inputs) for model in models]
+            averaged = keras.Model(inputs, keras.layers.Average()(outputs), name="ensemble")
+        finally:
+            for model, name in zip(models, names, strict=True):
+                model.name = name
+        averaged.compile_from_config(first.get_compile_config())
+        return averaged
 
 
 def _assigned_cpus() -> int:

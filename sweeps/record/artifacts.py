@@ -20,12 +20,15 @@ from typing import TYPE_CHECKING, Any
 from sweeps.config.spec import SweepSpec
 from sweeps.record.runs import trial_run_name
 from sweeps.results import TrialRecord
+from sweeps.search.pareto import objective_values, pareto_front
 
 if TYPE_CHECKING:
     import optuna
     from plotly.graph_objects import Figure
 
 RESULTS_FILE = "results.csv"
+PARETO_FILE = "pareto.csv"
+PARETO_FRONT = "pareto_front"
 HTML_FILE = "summary.html"
 HISTORY = "optimization_history"
 PARALLEL = "parallel_coordinates"
@@ -38,17 +41,21 @@ FAIL = "FAIL"
 def write_summary(
     trials: list[TrialRecord], spec: SweepSpec, folder: Path, top_n: int = 5
 ) -> list[Path]:
-    """Write ``results.csv`` and the plots into ``folder``; return the files written.
+    """Write ``results.csv`` (and ``pareto.csv`` with several objectives) and the plots into
+    ``folder``; return the files written.
 
     Plots (all in ``summary.html`` with plotly.js embedded, and one ``.png`` each when
     matplotlib is installed):
     optimization history, parallel coordinates, hyperparameter importances (only with at least
     two complete trials and a parameter that varies) and learning curves of the ``top_n`` best
-    trials (only for trials with a history). No plot is drawn if no trial completed.
+    trials (only for trials with a history), all of the primary metric; with several
+    objectives, the Pareto front too. No plot is drawn if no trial completed.
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = [write_results_csv(trials, spec, folder / RESULTS_FILE)]
+    if len(spec.search.objectives) > 1:
+        written.append(write_pareto_csv(trials, spec, folder / PARETO_FILE))
     if not any(t.complete for t in trials):
         return written
     study = build_study(trials, spec)
@@ -66,7 +73,8 @@ def write_html_report(figures: dict[str, Figure], spec: SweepSpec, path: Path) -
         body = fig.to_html(include_plotlyjs=(i == 0), full_html=False, div_id=name)
         sections.append(f"<h2>{html.escape(name.replace('_', ' '))}</h2>\n{body}")
     # The metric's name comes from the model family's code: text, never markup.
-    title = html.escape(f"Sweep {spec.name}: {spec.objective.metric} ({spec.objective.mode})")
+    goals = ", ".join(f"{o.metric} ({o.mode})" for o in spec.search.objectives)
+    title = html.escape(f"Sweep {spec.name}: {goals}")
     page = (
         f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title></head>"
         f"<body><h1>{title}</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
@@ -76,43 +84,63 @@ def write_html_report(figures: dict[str, Figure], spec: SweepSpec, path: Path) -
 
 
 def write_results_csv(trials: list[TrialRecord], spec: SweepSpec, path: Path) -> Path:
-    """One row per trial: trial, run_id, state, the metric's value, each hyperparameter."""
+    """One row per trial: trial, run_id, state, the metric's value (with several objectives,
+    each objective's value at the trial's best epoch), each hyperparameter."""
     metric = spec.objective.metric
+    others = [o.metric for o in spec.search.objectives[1:]]
     names = list(spec.searched)
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["trial", "run_id", "state", metric, *names])
+        writer.writerow(["trial", "run_id", "state", metric, *others, *names])
         for t in sorted(trials, key=lambda t: t.number):
             value = "" if t.best_value is None else t.best_value
             state = COMPLETE if t.complete else FAIL
             row = [trial_run_name(t.number), t.run_id or "", state, value]
+            row += [t.values.get(name, "") for name in others]
             writer.writerow(row + [t.config.get(name, "") for name in names])
     return path
 
 
-def build_study(trials: list[TrialRecord], spec: SweepSpec) -> optuna.Study:
-    """An in-memory Optuna study holding ``trials`` in trial-number order.
+def write_pareto_csv(trials: list[TrialRecord], spec: SweepSpec, path: Path) -> Path:
+    """The Pareto front (:func:`sweeps.search.pareto.pareto_front`), one row per member, best
+    primary value first: trial, run_id, each objective's value at the trial's best epoch."""
+    objectives = spec.search.objectives
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["trial", "run_id", *(o.metric for o in objectives)])
+        for t in pareto_front(trials, objectives):
+            values = objective_values(t, objectives) or ()
+            writer.writerow([trial_run_name(t.number), t.run_id or "", *values])
+    return path
 
-    A trial that is not COMPLETE with a finite value is added as FAIL; parameters missing or
-    outside the spec's space are left out of that trial.
+
+def build_study(trials: list[TrialRecord], spec: SweepSpec) -> optuna.Study:
+    """An in-memory Optuna study holding ``trials`` in trial-number order; multi-objective
+    (one direction per objective) when the spec has several.
+
+    A trial that is not COMPLETE with a finite value of each objective is added as FAIL;
+    parameters missing or outside the spec's space are left out of that trial.
     """
     import optuna
     from optuna.trial import TrialState, create_trial
 
     distributions = {name: p.to_optuna() for name, p in spec.searched.items()}
-    direction = spec.objective.direction
+    objectives = spec.search.objectives
     with _optuna_quiet():
-        study = optuna.create_study(direction=direction, study_name=spec.name)
+        study = optuna.create_study(
+            directions=[o.direction for o in objectives], study_name=spec.name
+        )
     for t in sorted(trials, key=lambda t: t.number):
         params = {
             k: v for k, v in t.config.items() if k in spec.searched and spec.searched[k].contains(v)
         }
+        values = objective_values(t, objectives)
         study.add_trial(
             create_trial(
                 params=params,
                 distributions={k: distributions[k] for k in params},
-                value=t.best_value if t.complete else None,
-                state=TrialState.COMPLETE if t.complete else TrialState.FAIL,
+                values=list(values) if values is not None else None,
+                state=TrialState.COMPLETE if values is not None else TrialState.FAIL,
                 user_attrs={"trial": trial_run_name(t.number), "run_id": t.run_id or ""},
             )
         )
@@ -139,16 +167,36 @@ def _draw(
 ) -> dict[str, Any]:
     """The plots drawn with one of Optuna's visualisation backends (plotly or matplotlib)."""
     metric = spec.objective.metric
+    # A multi-objective study needs a target: the primary metric, as for one objective.
+    primary = {"target": _primary} if len(study.directions) > 1 else {}
     plots = {
-        HISTORY: backend.plot_optimization_history(study, target_name=metric),
-        PARALLEL: backend.plot_parallel_coordinate(study, target_name=metric),
+        HISTORY: backend.plot_optimization_history(study, target_name=metric, **primary),
+        PARALLEL: backend.plot_parallel_coordinate(study, target_name=metric, **primary),
     }
     if can_rank_importances(study):
-        plots[IMPORTANCES] = backend.plot_param_importances(study, target_name=metric)
+        plots[IMPORTANCES] = backend.plot_param_importances(study, target_name=metric, **primary)
     top = top_trials(trials, spec, top_n)
     if top:
         plots[LEARNING_CURVES] = learning_curves(top, metric)
+    if len(study.directions) > 1:
+        plots[PARETO_FRONT] = _pareto_plot(backend, study, spec)
     return plots
+
+
+def _primary(trial: optuna.trial.FrozenTrial) -> float:
+    """A trial's value of the primary (first) objective."""
+    return trial.values[0]
+
+
+def _pareto_plot(backend: Any, study: optuna.Study, spec: SweepSpec) -> Any:
+    """Optuna's Pareto front plot of the objectives (of the first two when there are more
+    than three, which it cannot draw), dominated trials greyed."""
+    names = [o.metric for o in spec.search.objectives]
+    if len(names) <= 3:
+        return backend.plot_pareto_front(study, target_names=names)
+    return backend.plot_pareto_front(
+        study, target_names=names[:2], targets=lambda t: (t.values[0], t.values[1])
+    )
 
 
 def can_rank_importances(study: optuna.Study) -> bool:

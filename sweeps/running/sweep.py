@@ -18,7 +18,13 @@ from rich.console import Console
 from sweeps.cluster.sagemaker import model_registry_note
 from sweeps.config.spec import SweepSpec
 from sweeps.record.client import make_client, redact_uri
-from sweeps.record.runs import END_FLUSH_S, TAG_DATA_SHA, TAG_GIT_COMMIT, SweepTracker
+from sweeps.record.runs import (
+    END_FLUSH_S,
+    TAG_DATA_SHA,
+    TAG_GIT_COMMIT,
+    SweepTracker,
+    trial_run_name,
+)
 from sweeps.results import ERROR, SweepOutcome, TrialRecord
 from sweeps.running import resume, state_guard, storage
 from sweeps.running.lease import Lease
@@ -27,15 +33,18 @@ from sweeps.running.ray_runtime import init_ray, stop_local_ray_in_background
 from sweeps.running.stopping import StopSignals, SweepInterrupted
 from sweeps.running.sync import replay_unsent
 from sweeps.running.trials import collect, run_trials
+from sweeps.search.warm_start import warm_start_tags
 
 #: Seconds a stopped sweep waits for queued MLflow writes before it ends its runs (SIGKILL
 #: follows SIGTERM after ``RAY_JOB_STOP_WAIT_TIME_S``, which ``sweep submit`` sets to 30).
 STOP_FLUSH_S = 10.0
 
 if TYPE_CHECKING:
-    from ray.tune import ResultGrid
+    from ray.tune import Checkpoint, Result, ResultGrid
 
+    from sweeps.registration.job import Member
     from sweeps.registration.registrar import Registrar
+    from sweeps.search.stop_rules import StopRules
 
 
 @dataclass
@@ -51,6 +60,7 @@ class SweepRun:
     stops: StopSignals  # Ctrl-C and SIGTERM while the sweep runs
     restore_from: str | None = None  # the storage folder of a resumed sweep
     registrar: Registrar = field(init=False)  # registers the best model in a child process
+    stop_rules: StopRules | None = None  # search.stop, set when the trials start
 
     def __post_init__(self) -> None:
         from sweeps.registration.registrar import Registrar
@@ -220,16 +230,34 @@ def _open_parent_run(prepared: Prepared, run_name: str) -> tuple[SweepTracker, L
 def drive(run: SweepRun) -> SweepOutcome:
     """Trials, summary artifacts, registration and the parent run's end status, for a new or resumed
     sweep whose parent run is open and whose Ray is up."""
+    from sweeps.search.stop_rules import TAG_STOP_REASON, end_reason
+
     prepared, tracker, registrar = run.prepared, run.tracker, run.registrar
     spec = prepared.spec
     status, reason, failure, unsent = "FAILED", None, None, []
+    end_tags: dict[str, str] = {}
+    prior = None if run.restore_from else prepared.prior  # a resumed sweep learned already
+    if prior is not None:
+        run.console.print(prior.summary())
+        tracker.tag_parent(warm_start_tags(prior))
     scratch = tempfile.TemporaryDirectory(prefix="sweep-summary-")  # without a journal
     summary = tracker.artifacts_folder("summary") or scratch.name  # until MLflow took it
     try:
         with run.stops.trials():
             grid = run_trials(run)
-        stop_local_ray_in_background()  # nothing below needs Ray
-        trials = collect(grid, tracker, spec.objective)
+        stopped_early = bool(run.stop_rules and run.stop_rules.reason) or bool(
+            spec.search.time_budget_s
+        )
+        stop_local_ray_in_background(wait=stopped_early)  # nothing below needs Ray
+        trials = collect(grid, tracker, spec.objective, [o.metric for o in spec.search.objectives])
+        stop_reason = end_reason(
+            run.stop_rules,
+            spec.search,
+            len(trials),
+            sum(t.complete for t in trials),
+            time.monotonic() - run.started,
+        )
+        end_tags[TAG_STOP_REASON] = stop_reason
         tracker.close_stale_children({t.trial_id for t in trials if t.status == ERROR})
         registering = _hand_over_best(run, grid, trials)
         doing = "writing the summary plots" + (", registering" if registering else "")
@@ -254,7 +282,7 @@ def drive(run: SweepRun) -> SweepOutcome:
             status,
             reason,
             STOP_FLUSH_S if status == "KILLED" else END_FLUSH_S,
-            tags=_state_record(run.folder),
+            tags={**_state_record(run.folder), **end_tags},
         )
         scratch.cleanup()
         if unsent and failure is not None:
@@ -272,6 +300,8 @@ def drive(run: SweepRun) -> SweepOutcome:
         registry_note=registry_note,
         rejected_writes=list(tracker.writer.dropped),
         unsent_note=_unsent_note(run, unsent) if unsent else None,
+        stop_reason=stop_reason,
+        warm_start=prior.summary() if prior is not None else None,
     )
 
 
@@ -305,29 +335,37 @@ def _log_summary_artifacts(run: SweepRun, trials: list[TrialRecord], folder: str
 
 
 def _hand_over_best(run: SweepRun, grid: ResultGrid, trials: list[TrialRecord]) -> bool:
-    """Record the best trial on the parent run and hand its checkpoint to the registrar;
-    False if there is nothing to register."""
-    from sweeps.registration.job import RegistrationJob
+    """Record the selected trial (:mod:`sweeps.registration.selection`: ``register.select``,
+    by default the best by the search metric) on the parent run and hand its checkpoint to the
+    registrar; False if there is nothing to register (the parent run is tagged why)."""
+    from sweeps.registration.job import Member, RegistrationJob
     from sweeps.registration.registry import Lineage
+    from sweeps.registration.selection import TAG_NOT_REGISTERED, select_trial
 
     spec, tracker, prepared = run.spec, run.tracker, run.prepared
     objective = spec.objective
-    try:
-        best = grid.get_best_result(objective.metric, objective.mode, scope="all")
-    except RuntimeError:
-        run.console.print("[red]no trial reported a result; nothing to register[/]")
+    selection = select_trial(trials, spec)  # register.select; default: the best by the metric
+    record = selection.trial
+    best = next((r for r in grid if record and _trial_id_of(r) == record.trial_id), None)
+    checkpoint = best.checkpoint if best is not None else None
+    if record is None or checkpoint is None:
+        note = selection.note or "the selected trial left no checkpoint: nothing registered"
+        run.console.print(f"[red]{note}[/]")
+        tracker.tag_parent({TAG_NOT_REGISTERED: note})
         return False
-    checkpoint = best.checkpoint
-    if checkpoint is None:
-        run.console.print("[red]the best trial left no checkpoint; nothing to register[/]")
-        return False
-    trial_id = best.metrics["trial_id"]
-    record = next(t for t in trials if t.trial_id == trial_id)
+    trial_id = record.trial_id
+    if spec.register.select is not None or len(spec.search.objectives) > 1:
+        run.console.print(f"selected {trial_run_name(record.number)}: {selection.rule}")
     tracker.log_best(
         {k: v for k, v in record.config.items() if k in spec.searched},
-        {f"best_{objective.metric}": record.best_value},
+        {
+            **{f"best_{k}": v for k, v in record.values.items()},
+            f"best_{objective.metric}": record.best_value,
+        },
     )
-    run.console.print("registering the best trial's model (evaluating on the test split)...")
+    size = spec.register.ensemble
+    what = f"an ensemble of the best {size} trials' models" if size else "the best trial's model"
+    run.console.print(f"registering {what} (evaluating on the test split)...")
     lineage = Lineage(
         sweep_run_id=tracker.parent_run_id,
         trial_run_id=tracker.child_run_id(trial_id),
@@ -336,17 +374,54 @@ def _hand_over_best(run: SweepRun, grid: ResultGrid, trials: list[TrialRecord]) 
         checkpoint_uri=storage.as_uri(prepared.storage_path, checkpoint.path),
         git_commit=tracker.parent_tags.get(TAG_GIT_COMMIT),
     )
+    checkpoint_dir = storage.local_folder(  # S3 checkpoints are downloaded, once
+        checkpoint.filesystem, checkpoint.path, run.registrar.folder("checkpoint")
+    )
+    members, note = (), None
+    if size:
+        best_member = Member(
+            record.number, lineage.trial_run_id, checkpoint_dir, lineage.checkpoint_uri
+        )
+        members, note = _ensemble_members(run, grid, trials, record, best_member, size)
     run.registrar.submit(
         RegistrationJob(
-            checkpoint_dir=storage.local_folder(  # S3 checkpoints are downloaded, once
-                checkpoint.filesystem, checkpoint.path, run.registrar.folder("checkpoint")
-            ),
+            checkpoint_dir=checkpoint_dir,
             test=prepared.splits.test,
             schema=prepared.schema,
             lineage=lineage,
             model_name=spec.model_name,
             alias=spec.register.alias,
             champion=spec.champion_objective,
+            members=members,
+            note=note,
         )
     )
     return True
+
+
+def _trial_id_of(result: Result) -> str | None:
+    """The Tune trial id of one result of the grid."""
+    return (result.metrics or {}).get("trial_id")
+
+
+def _ensemble_members(
+    run: SweepRun,
+    grid: ResultGrid,
+    trials: list[TrialRecord],
+    record: TrialRecord,
+    best: Member,
+    size: int,
+) -> tuple[tuple[Member, ...], str | None]:
+    """``register.ensemble``: the members after ``best`` with their checkpoints made local (see
+    :func:`~sweeps.registration.members.choose_members`), and the note if they are fewer."""
+    from sweeps.registration.members import choose_members
+
+    storage_path = run.prepared.storage_path
+    checkpoints = {r.metrics.get("trial_id"): r.checkpoint for r in grid if r.metrics}
+
+    def fetch(checkpoint: Checkpoint, number: int) -> tuple[str, str]:
+        scratch = run.registrar.folder(f"checkpoint-{number:04d}")
+        folder = storage.local_folder(checkpoint.filesystem, checkpoint.path, scratch)
+        return folder, storage.as_uri(storage_path, checkpoint.path)
+
+    return choose_members(best, record, trials, checkpoints, size, run.spec.objective, fetch)

@@ -12,6 +12,7 @@ from sweeps.cluster.sagemaker import parse_arn
 from sweeps.record.client import is_local_store, redact_uri
 
 if TYPE_CHECKING:
+    from sweeps.registration.registry import Registration
     from sweeps.results import SweepOutcome
 
 
@@ -19,6 +20,46 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def ensemble_line(reg: Registration) -> str:
+    """``ensemble of 3 trials (#3, #7, #1): <metric> 2.0300 vs single best 2.0800``."""
+    trials = ", ".join(f"#{n}" for n in reg.members)
+    single = reg.single_metrics.get(reg.metric)
+    versus = f" vs single best {single:.4f}" if single is not None else ""
+    return f"ensemble of {len(reg.members)} trials ({trials}): {reg.metric} {reg.value:.4f}{versus}"
+
+
+def print_front(outcome: SweepOutcome, console: Console) -> None:
+    """With several objectives, the Pareto front (one line per member, best primary value
+    first, the registered trial marked); then why nothing was registered, if nothing was."""
+    from sweeps.registration.selection import select_trial
+    from sweeps.search.pareto import objective_values, pareto_front
+
+    spec = outcome.spec
+    objectives = spec.search.objectives
+    selection = select_trial(outcome.trials, spec)
+    if len(objectives) > 1:
+        front = pareto_front(outcome.trials, objectives)
+        goals = ", ".join(f"{o.metric} ({o.mode})" for o in objectives)
+        complete = sum(t.complete for t in outcome.trials)
+        console.print(f"Pareto front of {goals}: {len(front)} of {complete} complete trials")
+        chosen = selection.trial.number if selection.trial and outcome.registration else None
+        for t in front:
+            values = objective_values(t, objectives) or ()  # a front member has them all
+            shown = "  ".join(
+                f"{o.metric} {_value(v)}" for o, v in zip(objectives, values, strict=True)
+            )
+            mark = "  <- registered" if t.number == chosen else ""
+            params = " ".join(f"{n}={_fmt(t.config.get(n, ''))}" for n in spec.searched)
+            console.print(f"  trial-{t.number:04d}  {shown}  {params}{mark}")
+    if selection.trial is None and selection.note:
+        console.print(f"[yellow]{selection.note}[/]")
+
+
+def _value(value: float) -> str:
+    """A metric value: whole numbers (a parameter count) in full, others to 4 digits."""
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.4g}"
 
 
 def print_outcome(outcome: SweepOutcome, console: Console) -> None:
@@ -44,6 +85,11 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
         f"{len(outcome.trials)} trials ({failed} failed) in {outcome.wall_s:.0f}s; "
         f"results in {outcome.storage_path}"
     )
+    print_front(outcome, console)
+    if outcome.stop_reason and outcome.stop_reason != f"all {spec.search.num_samples} trials ran":
+        console.print(f"stopped early: {outcome.stop_reason}")
+    if outcome.warm_start:
+        console.print(outcome.warm_start)
     console.print(
         f"MLflow: experiment '{spec.experiment_name}' (id {outcome.experiment_id}), "
         f"parent run {outcome.run_name} ({outcome.parent_run_id})"
@@ -53,6 +99,10 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
     if reg is not None:
         scores = ", ".join(f"{k} {v:.4f}" for k, v in reg.metrics.items())
         console.print(f"Registered: {reg.model_name} version {reg.version} ({scores})")
+        if reg.members:
+            console.print(f"        {ensemble_line(reg)}")
+        if reg.note:
+            console.print(f"        {reg.note}")
         previous = "no value" if reg.previous_value is None else f"{reg.previous_value:.4f}"
         if reg.alias_moved and reg.previous_version:
             console.print(

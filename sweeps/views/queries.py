@@ -38,6 +38,7 @@ DEFAULT_LIMIT = 20
 #: Run states in the order they are shown.
 STATES = ("RUNNING", "SCHEDULED", "FINISHED", "FAILED", "KILLED")
 _RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+_OBJECTIVE = re.compile(r"^(?P<metric>.+) \((?P<mode>min|max)\)$")
 _PAGE = 1000
 
 
@@ -73,6 +74,17 @@ class SweepView:
         params = self.parent.data.params
         mode = "max" if params.get("search.mode") == "max" else "min"
         return Objective(params.get("search.metric", ""), mode)
+
+    @property
+    def objectives(self) -> list[Objective]:
+        """Every objective, the primary first: param ``search.metrics``
+        (``val_loss (min), params (min)``) when the sweep had several, else :attr:`objective`."""
+        parsed = []
+        for part in self.parent.data.params.get("search.metrics", "").split(", "):
+            match = _OBJECTIVE.match(part.strip())
+            if match:
+                parsed.append(Objective(match["metric"], match["mode"]))  # type: ignore[arg-type]
+        return parsed if len(parsed) > 1 else [self.objective]
 
     @property
     def metric(self) -> str:
@@ -238,6 +250,47 @@ def sweep_view(store: Store, target: str | None = None) -> SweepView:
     """The sweep ``target`` names (see :func:`find_sweep`) with its trials."""
     parent = find_sweep(store, target)
     return SweepView(parent, trials_of(store, parent.info.run_id))
+
+
+def objective_values(store: Store, view: SweepView, run: Run) -> tuple[float, ...] | None:
+    """A trial's value of each of the sweep's objectives at its best epoch of the primary
+    metric (logged ``best_epoch``; the latest values while it has none), as the sweep's
+    ``pareto.csv`` takes them; None if one is missing. One metric-history request per
+    objective after the first."""
+    primary = view.trial_value(run)
+    if primary is None:
+        return None
+    values = [primary]
+    best_epoch = run.data.metrics.get("best_epoch")
+    for objective in view.objectives[1:]:
+        value = run.data.metrics.get(objective.metric)
+        if best_epoch is not None:
+            with quick_requests():
+                history = _query(
+                    store.uri,
+                    lambda m=objective.metric: store.client.get_metric_history(run.info.run_id, m),
+                )
+            at_best = [m.value for m in history if m.step == int(best_epoch)]
+            value = at_best[-1] if at_best else value
+        if value is None or not math.isfinite(value):
+            return None
+        values.append(float(value))
+    return tuple(values)
+
+
+def pareto_front(store: Store, view: SweepView) -> list[tuple[Run, tuple[float, ...]]]:
+    """The sweep's Pareto front from MLflow alone (see :mod:`sweeps.search.pareto`): the
+    trials not FAILED with every objective's value, none dominated; best primary value first."""
+    from sweeps.search.pareto import non_dominated, ranking_key
+
+    objectives = view.objectives
+    scored = [
+        (run, values)
+        for run in view.trials
+        if run.info.status != "FAILED" and (values := objective_values(store, view, run))
+    ]
+    front = [scored[i] for i in non_dominated([v for _, v in scored], objectives)]
+    return sorted(front, key=lambda rv: (*ranking_key(rv[1], objectives), _trial_number(rv[0])))
 
 
 def registered_versions(store: Store, parent_run_id: str) -> list[ModelVersion]:

@@ -10,12 +10,15 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from sweeps.errors import UserError
+from sweeps.registration.ensemble import TAG_MEMBERS
 from sweeps.views.queries import (
     DEFAULT_LIMIT,
     STATES,
+    Store,
     SweepView,
     list_sweeps,
     open_store,
+    pareto_front,
     registered_versions,
     sweep_view,
     trials_of,
@@ -108,7 +111,8 @@ def print_best(
     tracking_uri: str | None = None,
     experiment: str | None = None,
 ) -> None:
-    """``sweep best``: the best trial's hyperparameters, metrics, run id and registered version.
+    """``sweep best``: the best trial's hyperparameters, metrics, run id and registered version;
+    with several objectives (param ``search.metrics``), the Pareto front too.
 
     Raises:
         UserError: no such sweep, or no trial of it reported the metric.
@@ -142,6 +146,8 @@ def print_best(
         metrics.add_row(name, _num(metric_value))
     _print_wide(console, metrics)
     versions = registered_versions(store, view.parent.info.run_id)
+    if len(view.objectives) > 1:
+        _print_front(console, store, view, {v.run_id for v in versions})
     if not versions:
         console.print(
             f"registered: no model version carries sweep_run_id={view.parent.info.run_id}"
@@ -149,6 +155,13 @@ def print_best(
     for version in versions:
         aliases = ", ".join(sorted(version.aliases)) or "no alias"
         source = "this trial" if version.run_id == run.info.run_id else f"run {version.run_id}"
+        members = [m.split(":", 1)[0] for m in version.tags.get(TAG_MEMBERS, "").split(",") if m]
+        if members:
+            single = _num(view.parent.data.metrics.get(view.test_metric))
+            source = (
+                f"ensemble of {len(members)} trials ({', '.join(members)}; single best "
+                f"{view.test_metric} {single}) logged in the sweep run"
+            )
         console.print(
             f"registered: [bold]{version.name}[/] version {version.version} ({aliases}); "
             f"{view.test_metric} {_num(_float(version.tags.get(view.test_metric)))}; "
@@ -157,6 +170,35 @@ def print_best(
         console.print(
             f"  load it:   mlflow.pyfunc.load_model('models:/{version.name}/{version.version}')"
         )
+
+
+def _print_front(console: Console, store: Store, view: SweepView, registered: set[str]) -> None:
+    """The Pareto front of a sweep with several objectives, one row per member."""
+    objectives = view.objectives
+    front = pareto_front(store, view)
+    goals = ", ".join(f"{o.metric} ({o.mode})" for o in objectives)
+    table = Table(
+        title=f"Pareto front of {goals}: {len(front)} of {len(view.trials)} trials",
+        title_justify="left",
+    )
+    table.add_column("trial", no_wrap=True)
+    for objective in objectives:
+        table.add_column(objective.metric, justify="right", no_wrap=True)
+    table.add_column("run id", no_wrap=True)
+    table.add_column("registered", justify="center")
+    for run, values in front:
+        table.add_row(
+            run.info.run_name,
+            *(_value(v) for v in values),
+            run.info.run_id,
+            "yes" if run.info.run_id in registered else "",
+        )
+    _print_wide(console, table)
+
+
+def _value(value: float) -> str:
+    """Whole numbers (a parameter count) in full, others with four decimals."""
+    return f"{value:.0f}" if value.is_integer() else _num(value)
 
 
 def _test_value(view: SweepView, shared_name: str | None) -> str:
