@@ -51,8 +51,9 @@ def _map_installed_packages() -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Warm up, then run the one job named on stdin (none: the sweep had nothing to register)."""
-    from sweeps.registration.registry import register_best
+    """Warm up, then run the one job named on stdin (none: the sweep had nothing to register):
+    the best model, or the best trials' ensemble (:func:`sweeps.registration.ensemble.register`)."""
+    from sweeps.registration.ensemble import register
 
     tracking_uri, trainable, *folder = argv
     client, family = warm_up(tracking_uri, trainable, folder[0] if folder else None)
@@ -63,17 +64,7 @@ def main(argv: list[str]) -> int:
         return 0
     waiting.join()
     job: RegistrationJob = pickle.loads(Path(line).read_bytes())
-    registration = register_best(
-        client,
-        family,
-        job.checkpoint_dir,
-        job.test,
-        job.schema,
-        job.lineage,
-        job.model_name,
-        job.alias,
-        job.champion,
-    )
+    registration = register(client, family, job)
     Path(line).with_suffix(".out").write_bytes(pickle.dumps(registration))
     return 0
 

@@ -9,7 +9,7 @@ the registrar's child process (:mod:`sweeps.registration.registrar`), never in t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from trainable.contract import ModelFamily, Objective, Schema
@@ -36,6 +36,9 @@ class Registration:
     metric: str  # what the alias follows, a test metric of the family
     metrics: dict[str, float]  # every test metric of this version
     model_uri: str
+    members: tuple[int, ...] = ()  # an ensemble's trial numbers, best first (empty: one model)
+    single_metrics: dict[str, float] = field(default_factory=dict)  # an ensemble's best member
+    note: str | None = None  # why an ensemble that was asked for is smaller, or absent
 
     @property
     def value(self) -> float:
@@ -92,23 +95,43 @@ def register_best(
     with native_stderr_silenced():
         model = family.load(checkpoint_dir)
         metrics = family.evaluate(model, test, schema)
-    if champion.metric not in metrics:
-        raise KeyError(
-            f"register.metric {champion.metric!r} is not among the test metrics of "
-            f"{type(family).__name__}: {', '.join(sorted(metrics))}"
-        )
+    check_champion_metric(family, metrics, champion)
     example = test[schema.feature_names].head(5).reset_index(drop=True)
     mlflow.set_tracking_uri(client.tracking_uri)
     with mlflow.start_run(run_id=lineage.trial_run_id):
         mlflow.log_metrics(metrics)
         info = family.log_model(model, schema, MODEL_ARTIFACT, example, model_name)
     version = str(info.registered_model_version)
-    tags = {**lineage.tags(), **{k: repr(v) for k, v in metrics.items()}}
+    log_parent_metrics(client, lineage.sweep_run_id, metrics)
+    return record_version(client, model_name, version, alias, champion, metrics, lineage.tags())
+
+
+def check_champion_metric(
+    family: ModelFamily, metrics: dict[str, float], champion: Objective
+) -> None:
+    """Raise KeyError unless the family's test ``metrics`` hold the champion's metric."""
+    if champion.metric not in metrics:
+        raise KeyError(
+            f"register.metric {champion.metric!r} is not among the test metrics of "
+            f"{type(family).__name__}: {', '.join(sorted(metrics))}"
+        )
+
+
+def record_version(
+    client: MlflowClient,
+    model_name: str,
+    version: str,
+    alias: str,
+    champion: Objective,
+    metrics: dict[str, float],
+    tags: dict[str, str],
+) -> Registration:
+    """Tag a registered ``version`` with ``tags``, its test ``metrics`` and the champion rule,
+    then move ``alias`` to it if it beats the holder (:func:`promote`)."""
+    tags = {**tags, **{k: repr(v) for k, v in metrics.items()}}
     tags[TAG_CHAMPION_METRIC] = f"{champion.metric} ({champion.mode})"
     for key, value in tags.items():
         client.set_model_version_tag(model_name, version, key, value)
-    _log_metrics(client, lineage.sweep_run_id, metrics)
-
     value = metrics[champion.metric]
     moved, prev_version, prev_value = promote(client, model_name, alias, version, champion, value)
     return Registration(
@@ -124,7 +147,8 @@ def register_best(
     )
 
 
-def _log_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
+def log_parent_metrics(client: MlflowClient, run_id: str, metrics: dict[str, float]) -> None:
+    """``metrics`` on run ``run_id`` (the sweep's parent run), in one request."""
     import time
 
     from mlflow.entities import Metric
@@ -163,4 +187,12 @@ def promote(
     return False, str(current.version), current_value
 
 
-__all__ = ["Lineage", "Registration", "promote", "register_best"]
+__all__ = [
+    "Lineage",
+    "Registration",
+    "check_champion_metric",
+    "log_parent_metrics",
+    "promote",
+    "record_version",
+    "register_best",
+]
