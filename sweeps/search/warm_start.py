@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
     from sweeps.config.spec import SweepSpec
     from sweeps.views.queries import Store
-    from trainable.contract import Objective
 
 #: ``search.warm_start`` value meaning every compatible finished sweep of the experiment.
 EXPERIMENT = "experiment"
@@ -133,7 +132,7 @@ def metrics_param(spec: SweepSpec) -> str:
 
 
 def _add_trials(prior: Prior, store: Store, parent: Run, spec: SweepSpec) -> None:
-    from sweeps.views.queries import SweepView, trials_of
+    from sweeps.views.queries import SweepView, trial_metric, trials_of
 
     view = SweepView(parent, trials_of(store, parent.info.run_id))
     name = view.name
@@ -141,7 +140,7 @@ def _add_trials(prior: Prior, store: Store, parent: Run, spec: SweepSpec) -> Non
     for run in view.trials:
         if run.info.status != "FINISHED":
             continue
-        values = [objective_value(run, objective) for objective in spec.search.objectives]
+        values = [trial_metric(run, o.metric) for o in spec.search.objectives]
         if any(v is None for v in values):
             continue
         params = parse_params(run.data.params, spec)
@@ -152,17 +151,6 @@ def _add_trials(prior: Prior, store: Store, parent: Run, spec: SweepSpec) -> Non
         learned += 1
     if learned:
         prior.sweeps.append(name)
-
-
-def objective_value(run: Run, objective: Objective) -> float | None:
-    """A finished trial's value of ``objective``: its ``best_<metric>`` if logged, else the
-    metric's last value."""
-    metrics = run.data.metrics
-    for key in (f"best_{objective.metric}", objective.metric):
-        value = metrics.get(key)
-        if value is not None and math.isfinite(value):
-            return float(value)
-    return None
 
 
 def parse_params(logged: dict[str, str], spec: SweepSpec) -> dict[str, Any] | None:

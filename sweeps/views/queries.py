@@ -112,12 +112,7 @@ class SweepView:
     def trial_value(self, run: Run) -> float | None:
         """A trial's best value of the metric so far: its ``best_<metric>`` metric if logged,
         else the latest ``<metric>``."""
-        metrics = run.data.metrics
-        for key in (f"best_{self.metric}", self.metric):
-            value = metrics.get(key)
-            if value is not None and math.isfinite(value):
-                return float(value)
-        return None
+        return trial_metric(run, self.metric)
 
     def best_trial(self) -> tuple[Run, float] | None:
         """The trial with the best value (by ``search.mode``), or None if none reported."""
@@ -143,6 +138,17 @@ class SweepView:
         if not end or self.parent.info.status == "RUNNING":
             end = int(time.time() * 1000)
         return max(0.0, (end - start) / 1000)
+
+
+def trial_metric(run: Run, metric: str) -> float | None:
+    """A trial run's best value of ``metric`` so far: its ``best_<metric>`` metric if logged,
+    else the latest ``<metric>`` (None if neither is a finite number)."""
+    metrics = run.data.metrics
+    for key in (f"best_{metric}", metric):
+        value = metrics.get(key)
+        if value is not None and math.isfinite(value):
+            return float(value)
+    return None
 
 
 def open_store(tracking_uri: str | None = None, experiment: str | None = None) -> Store:
