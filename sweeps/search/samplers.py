@@ -53,7 +53,7 @@ def grid_space(space: Mapping[str, Param]) -> dict[str, list[Any]]:
     for name, param in space.items():
         if not param.searched:
             continue
-        if getattr(param, "when", None) is not None:
+        if param.when is not None:
             raise ValueError(
                 f"search.space.{name}: search.algorithm grid does not take conditional "
                 "parameters (a grid point holds every parameter); use tpe or random"
