@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers import DEFAULT_SPEC, holdout_rmse, only_checkpoint_state, small_spec_overrides
 
@@ -48,6 +50,26 @@ def test_each_child_logs_every_epoch_with_its_step(sweep):
         for key in ("loss", "val_rmse", "val_mae"):
             history = client.get_metric_history(run.info.run_id, key)
             assert [m.step for m in history] == list(range(1, EPOCHS + 1)), key
+
+
+def test_short_epochs_reach_the_driver_in_fewer_reports_than_epochs(sweep):
+    # A report makes the trial wait for the driver; epochs well under a second ride along
+    # with the next report (every one of them still logged: the test above).
+    outcome, client = sweep
+    reports = sum(
+        len(Path(outcome.storage_path, run.info.run_name, "result.json").read_text().splitlines())
+        for run in _children(outcome, client)
+    )
+    assert reports < EXPECTED_TRIALS * EPOCHS
+
+
+def test_each_trial_record_holds_its_best_epoch_among_those_that_rode_along(sweep):
+    outcome, client = sweep
+    for trial in outcome.trials:
+        history = client.get_metric_history(trial.run_id, "val_rmse")
+        best = min(history, key=lambda m: m.value)
+        assert (trial.best_epoch, trial.best_value) == (best.step, pytest.approx(best.value))
+        assert trial.history == [m.value for m in sorted(history, key=lambda m: m.step)]
 
 
 def test_each_child_has_its_hyperparameters_as_params(sweep):

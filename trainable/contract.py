@@ -21,11 +21,15 @@ implements all of it for a compiled Keras model, so a Keras family only writes `
 ``train(config, data, objective, stop_epochs)``
     Runs inside one Ray Tune trial: builds a model from the trial's ``config`` (the sampled
     hyperparameters and the space's constants), trains it on ``data.train`` / ``data.val``
-    and calls ``ray.tune.report(metrics)`` once per epoch, with ``metrics["epoch"]`` counting
-    from 1. It follows ``objective`` (early stopping, which epoch is best) and keeps the
-    trial's newest checkpoint holding its best model so far, written at least at each of
-    ``stop_epochs`` (the scheduler's rungs: a trial stopped there gets no later report) and
-    at its last epoch. A retried trial (``ray.tune.get_checkpoint()`` not None) resumes.
+    and reports its epochs with ``ray.tune.report(metrics)``, ``metrics["epoch"]`` counting
+    from 1: at least at each of ``stop_epochs`` (the scheduler's rungs, where it may stop the
+    trial: a trial stopped there gets no later report) and at its last epoch. Epochs between
+    two reports may ride along with the next one, as a list of their metrics under
+    :data:`EARLIER_EPOCHS` (each report makes the trial wait for the driver, so reporting
+    every epoch slows short epochs); :func:`reported_epochs` unpacks them. It follows
+    ``objective`` (early stopping, which epoch is best) and keeps the trial's newest
+    checkpoint holding its best model so far, written at least at each of ``stop_epochs``
+    and at its last epoch. A retried trial (``ray.tune.get_checkpoint()`` not None) resumes.
 ``load(checkpoint_dir)``
     The model saved in a checkpoint folder written by ``train``.
 ``evaluate(model, test, schema)``
@@ -60,6 +64,20 @@ if TYPE_CHECKING:
     from trainable.tables import Splits
 
 Task = Literal["regression", "classification"]
+#: The key of a report holding the metrics of the epochs since the previous report.
+EARLIER_EPOCHS = "earlier_epochs"
+#: A report's running best of a metric, if the family reports one: this prefix + its name.
+BEST_PREFIX = "best_"
+
+
+def reported_epochs(result: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Every epoch one report of a trial carries, oldest first: the epochs that rode along
+    (:data:`EARLIER_EPOCHS`), then the report's own metrics."""
+    own = {k: v for k, v in result.items() if k != EARLIER_EPOCHS}
+    earlier = result.get(EARLIER_EPOCHS) or []
+    return [*(dict(epoch) for epoch in earlier), own]
+
+
 NUMERIC = "numeric"
 CATEGORICAL = "categorical"
 

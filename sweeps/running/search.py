@@ -7,12 +7,14 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.config.spec import SweepSpec
 from sweeps.search.define_by_run import SpaceFunction
+from trainable.contract import BEST_PREFIX
 
 if TYPE_CHECKING:
     from sweeps.search.warm_start import Prior
@@ -25,11 +27,65 @@ warnings.filterwarnings("ignore", message="Define-by-run function passed in the 
 
 class SweepSearch(OptunaSearch):
     """Ray's ``OptunaSearch`` over the spec's define-by-run space (conditions included),
-    with the trials of earlier sweeps added to the study before the first suggestion."""
+    with the trials of earlier sweeps added to the study before the first suggestion.
 
-    def __init__(self, space: SpaceFunction, prior: Prior | None = None, **kwargs: Any) -> None:
+    What Optuna learns from a trial is what the sweep keeps of it. Ray's searcher tells
+    Optuna the last epoch's value and calls a trial the scheduler stopped at a rung COMPLETE
+    with that partial value. Here (one objective):
+
+    * each epoch's intermediate value is the trial's best so far (``best_<metric>``, when the
+      trial reports it): its checkpoint holds the best model, not the last one;
+    * a finished trial is COMPLETE with its best value;
+    * a trial stopped before its last epoch by the scheduler or a stop rule (its final
+      result was a STOP decision that Tune never passed to :meth:`on_trial_result`) is PRUNED,
+      as Optuna's own pruners mark it, so TPE ranks it behind the trials that finished.
+    """
+
+    def __init__(
+        self,
+        space: SpaceFunction,
+        prior: Prior | None = None,
+        max_t: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         self._prior_trials = list(prior.trials) if prior else []
+        self._max_t = max_t  # the scheduler's last epoch: a STOP there ends a full trial
+        self._last_step: dict[str, int] = {}  # each running trial's last epoch told
         super().__init__(space=space, **kwargs)
+
+    def _told(self, result: dict) -> float | None:
+        """The objective's value to tell Optuna: the trial's best so far, if reported."""
+        value = result.get(BEST_PREFIX + str(self._metric), result.get(self._metric))
+        return None if value is None else float(value)
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if isinstance(self._metric, list) or trial_id in self._completed_trials:
+            return  # Optuna takes no intermediate values with several objectives
+        step = _epoch(result)
+        self._last_step[trial_id] = step
+        value = self._told(result)
+        if value is not None:
+            self._ot_trials[trial_id].report(value, step)
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict | None = None, error: bool = False
+    ) -> None:
+        last_step = self._last_step.pop(trial_id, None)
+        one_objective = not isinstance(self._metric, list)
+        if not (one_objective and result and not error) or trial_id in self._completed_trials:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        step, value = _epoch(result), self._told(result)
+        stopped = last_step is not None and step > last_step
+        if value is not None and stopped and (self._max_t is None or step < self._max_t):
+            import optuna
+
+            ot_trial = self._ot_trials[trial_id]
+            ot_trial.report(value, step)
+            self._ot_study.tell(ot_trial, state=optuna.trial.TrialState.PRUNED)
+            self._completed_trials.add(trial_id)
+            return
+        super().on_trial_complete(trial_id, {**result, self._metric: value}, error)
 
     def _setup_study(self, mode: str | list[str]) -> None:
         super()._setup_study(mode)
@@ -50,6 +106,11 @@ class SweepSearch(OptunaSearch):
         self._prior_trials = []  # in the study now (and in its saved state)
 
 
+def _epoch(result: dict) -> int:
+    """The epoch a result reports (Tune's report count for a family that reports none)."""
+    return int(result.get("epoch", result.get(TRAINING_ITERATION, 0)))
+
+
 def make_searcher(spec: SweepSpec, prior: Prior | None = None) -> Searcher:
     """The seeded Optuna sampler ``search.algorithm`` names, over the spec's space, behind a
     concurrency limit; the spec's initial points are tried first, and ``prior`` (a warm start's
@@ -65,6 +126,7 @@ def make_searcher(spec: SweepSpec, prior: Prior | None = None) -> Searcher:
     optuna_search = SweepSearch(
         SpaceFunction(search.space),
         prior,
+        max_t=search.scheduler.max_t if search.scheduler is not None else None,
         metric=[o.metric for o in objectives] if several else spec.objective.metric,
         mode=[o.mode for o in objectives] if several else spec.objective.mode,
         sampler=make_sampler(search),
@@ -79,7 +141,8 @@ def make_scheduler(spec: SweepSpec) -> TrialScheduler:
     if sched is None:
         return FIFOScheduler()
     return ASHAScheduler(
-        time_attr="training_iteration",
+        # Epochs, not Tune's report count: a report may carry several epochs.
+        time_attr="epoch",
         max_t=sched.max_t,
         grace_period=sched.grace_period,
         reduction_factor=sched.reduction_factor,

@@ -128,7 +128,7 @@ def collect(
     for result in grid:
         metrics = result.metrics or {}
         trial_id = metrics.get("trial_id") or os.path.basename(result.path)
-        history = result.metrics_dataframe
+        history = every_epoch(result.metrics_dataframe)
         best_value = best_epoch = None
         curve: list[float] = []
         values: dict[str, float] = {}
@@ -156,6 +156,23 @@ def collect(
             )
         )
     return sorted(trials, key=lambda t: t.number)
+
+
+def every_epoch(history: Any) -> Any:
+    """A trial's history (Tune's dataframe of its reports) with one row per epoch: the epochs
+    that rode along with a report (:data:`~trainable.contract.EARLIER_EPOCHS`) unpacked."""
+    import pandas as pd
+
+    from trainable.contract import EARLIER_EPOCHS, reported_epochs
+
+    if history is None or EARLIER_EPOCHS not in history:
+        return history
+    rows = []
+    for report in history.to_dict("records"):
+        if not isinstance(report.get(EARLIER_EPOCHS), list):
+            report.pop(EARLIER_EPOCHS, None)  # NaN in a report that carried none
+        rows.extend(reported_epochs(report))
+    return pd.DataFrame(rows)
 
 
 def _values_at(history: Any, row: Any, metrics: Sequence[str]) -> dict[str, float]:

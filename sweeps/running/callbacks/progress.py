@@ -9,7 +9,7 @@ from ray.tune import Callback
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from trainable.contract import Objective
+from trainable.contract import BEST_PREFIX, Objective
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -92,7 +92,8 @@ class SweepProgress(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
-        value = result.get(self.metric)
+        # The trial's best so far when it reports one: epochs riding along may hold it.
+        value = result.get(BEST_PREFIX + self.metric, result.get(self.metric))
         if isinstance(value, int | float) and self.objective.better(float(value), self.best):
             self.best = float(value)
         self._refresh()

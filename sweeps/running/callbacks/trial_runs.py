@@ -8,13 +8,13 @@ from ray.tune import Callback
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from sweeps.record.runs import SweepTracker, numeric_metrics
+from trainable.contract import BEST_PREFIX, reported_epochs
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
 
 #: Tune bookkeeping that is not a model metric.
 _SKIP = frozenset(AUTO_RESULT_KEYS) | {"done", "trial_id", "experiment_tag", "should_checkpoint"}
-BEST_PREFIX = "best_"
 
 
 def trial_number(trial: Trial) -> int:
@@ -42,8 +42,9 @@ def _is_curve(key: str) -> bool:
 
 
 class MlflowTrialLogger(Callback):
-    """Opens a child run when a trial starts, logs each reported epoch as one batch with its
-    ``step``, and closes the run with final metrics (FINISHED) or the error (FAILED)."""
+    """Opens a child run when a trial starts, logs each reported epoch (with the epochs riding
+    along) as one batch with its ``step``, and closes the run with final metrics (FINISHED)
+    or the error (FAILED)."""
 
     def __init__(self, tracker: SweepTracker) -> None:
         self.tracker = tracker
@@ -54,9 +55,10 @@ class MlflowTrialLogger(Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict, **info: Any
     ):
-        metrics = numeric_metrics({k: v for k, v in result.items() if _is_curve(k)})
-        step = int(result.get("epoch", result.get("training_iteration", 0)))
-        self.tracker.log_epoch(trial.trial_id, step, metrics)
+        for epoch in reported_epochs(result):
+            metrics = numeric_metrics({k: v for k, v in epoch.items() if _is_curve(k)})
+            step = int(epoch.get("epoch", epoch.get("training_iteration", 0)))
+            self.tracker.log_epoch(trial.trial_id, step, metrics)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         self.tracker.close_trial(trial.trial_id, "FINISHED", self._final(trial))
