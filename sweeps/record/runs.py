@@ -94,8 +94,12 @@ class SweepTracker:
         parent_run_id: str,
         parent_tags: Mapping[str, str] | None = None,
         spool: Spool | None = None,
+        fresh: bool = False,
     ) -> None:
         self.client = client
+        # A parent run this driver just created has no child runs to find again: each trial's
+        # run is created without a search (one that grows with the experiment's runs).
+        self.fresh = fresh
         self.spool = spool  # the journal of queued writes, replayed after a driver's death
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
@@ -137,7 +141,7 @@ class SweepTracker:
             tags[TAG_GIT_COMMIT] = commit
         run = client.create_run(experiment_id, tags=tags, run_name=run_name)
         spool = Spool(spool_folder(storage_path, run_name))
-        tracker = cls(client, experiment_id, run.info.run_id, tags, spool)
+        tracker = cls(client, experiment_id, run.info.run_id, tags, spool, fresh=True)
         try:
             tracker._log_sweep_inputs(spec, dataset)
         except Exception as exc:
@@ -334,6 +338,8 @@ class SweepTracker:
 
     def open_trial(self, trial_id: str, number: int, config: Mapping[str, Any]) -> None:
         """Find (resumed sweep) or create the trial's nested child run, with its params."""
+        with self._epochs_lock:  # its first epochs wait too: a short trial's go with its close
+            self._last_sent.setdefault(trial_id, time.monotonic())
         self._queue(f"open {trial_run_name(number)}", "open_trial", trial_id, number, dict(config))
 
     def _open_trial(self, trial_id: str, number: int, config: Mapping[str, Any]) -> None:
@@ -342,12 +348,16 @@ class SweepTracker:
         if trial_id in self._children:
             self.client.update_run(self._children[trial_id], status="RUNNING")
             return
-        same_number = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' "
-                f"and tags.`{TAG_TRIAL_NUMBER}` = '{number}'"
-            ),
+        same_number = (
+            []
+            if self.fresh
+            else self.client.search_runs(
+                [self.experiment_id],
+                filter_string=(
+                    f"tags.`{TAG_PARENT}` = '{self.parent_run_id}' "
+                    f"and tags.`{TAG_TRIAL_NUMBER}` = '{number}'"
+                ),
+            )
         )
         existing = [r for r in same_number if r.data.tags.get(TAG_TRIAL_ID) == trial_id]
         for orphan in same_number:
@@ -431,7 +441,14 @@ class SweepTracker:
                     f"log steps {epochs[0][0]}-{epochs[-1][0]}", "log_epochs", trial_id, epochs
                 )
 
-    def _log_epochs(self, trial_id: str, epochs: list[tuple[int, dict[str, float], int]]) -> None:
+    def _log_epochs(
+        self,
+        trial_id: str,
+        epochs: list[tuple[int, dict[str, float], int]],
+        final: Mapping[str, tuple[float, int]] | None = None,
+    ) -> None:
+        """``epochs`` (step, values, time) in as few writes as MLflow takes; ``final`` values
+        (name -> value, time), logged at step 0 when the trial ends, ride with the last."""
         from mlflow.entities import Metric
 
         run_id = self._run_of(trial_id)
@@ -443,12 +460,18 @@ class SweepTracker:
                 self._write_metrics(run_id, batch)
                 batch = []
             batch += [Metric(k, v, stamp, step) for k, v in values.items()]
-        self._write_metrics(run_id, batch)
+        ends = [Metric(k, v, stamp, 0) for k, (v, stamp) in (final or {}).items()]
+        if len(batch) + len(ends) > MAX_METRICS_PER_BATCH:
+            self._write_metrics(run_id, batch)
+            batch = []
+        self._write_metrics(run_id, batch, ends)
 
-    def _write_metrics(self, run_id: str, batch: list[Any]) -> None:
-        """One ``log_batch`` of whole epochs; a retry after a failure resumes after them."""
+    def _write_metrics(self, run_id: str, batch: list[Any], ends: list[Any] = ()) -> None:
+        """One ``log_batch`` of whole epochs (and the trial's final values ``ends``); a retry
+        after a failure resumes after them."""
+        if batch or ends:
+            self.client.log_batch(run_id, metrics=[*batch, *ends])
         if batch:
-            self.client.log_batch(run_id, metrics=batch)
             self._last_step[run_id] = max(self._last_step.get(run_id, 0), batch[-1].step)
 
     def close_trial(
@@ -458,17 +481,38 @@ class SweepTracker:
         final_metrics: Mapping[str, float] | None = None,
         error: str | None = None,
     ) -> None:
-        """Final metrics (step 0), the error of a failed trial, and the run's end status."""
+        """Final metrics (step 0), the error of a failed trial, and the run's end status; the
+        epochs not sent yet go in the same write."""
         stamp = int(time.time() * 1000)
         final = dict(final_metrics or {})
-        self._send_epochs(trial_id)
-        self._queue(f"close trial {trial_id}", "close_trial", trial_id, status, final, error, stamp)
+        with self._epochs_lock:  # held while queueing, as in _send_epochs
+            epochs = self._unsent.pop(trial_id, [])
+            self._last_sent.pop(trial_id, None)
+            self._queue(
+                f"close trial {trial_id}",
+                "close_trial",
+                trial_id,
+                status,
+                final,
+                error,
+                stamp,
+                epochs,
+            )
 
     def _close_trial(
-        self, trial_id: str, status: str, final: dict[str, float], error: str | None, stamp: int
+        self,
+        trial_id: str,
+        status: str,
+        final: dict[str, float],
+        error: str | None,
+        stamp: int,
+        epochs: list[tuple[int, dict[str, float], int]] | None = None,
     ) -> None:
         from mlflow.entities import Metric, RunTag
 
+        if epochs:
+            self._log_epochs(trial_id, epochs, final={k: (v, stamp) for k, v in final.items()})
+            final = {}
         run_id = self._run_of(trial_id)
         tags = [RunTag(TAG_ERROR, error[:5000])] if error else []
         metrics = [Metric(k, v, stamp, 0) for k, v in final.items()]

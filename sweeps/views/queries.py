@@ -4,7 +4,8 @@ read from MLflow alone (:mod:`sweeps.views.tables` shows them).
 Everything here comes from the tracking store, so it works for sweeps run on another machine
 or a cluster: parent runs are tagged ``sweep.role=sweep``, their trials are the child runs
 (``mlflow.parentRunId``), and the registered version carries the tag ``sweep_run_id``.
-No TensorFlow and no Ray are imported.
+No TensorFlow and no Ray are imported; a local SQLite store is read without MLflow too
+(:mod:`sweeps.views.local_store`: importing MLflow alone costs over 2 s).
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import math
 import os
 import re
+import sqlite3
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -46,7 +49,7 @@ _PAGE = 1000
 class Store:
     """An opened tracking store and the experiment the views look at."""
 
-    client: MlflowClient
+    client: MlflowClient  # or, for a local SQLite store, a LocalStore that reads it alike
     uri: str
     experiment_id: str
     experiment: str
@@ -170,7 +173,7 @@ def open_store(tracking_uri: str | None = None, experiment: str | None = None) -
     elif not is_local_store(uri):
         _check_reachable(uri, name)
     with quick_requests():
-        client = make_client(uri)
+        client = _local_reader(uri) or make_client(uri)
         found = _query(uri, lambda: client.get_experiment_by_name(name))
     if found is None or found.lifecycle_stage == "deleted":
         raise UserError(
@@ -313,6 +316,16 @@ def registered_versions(store: Store, parent_run_id: str) -> list[ModelVersion]:
         ]
 
 
+def _local_reader(uri: str) -> Any:
+    """A :class:`~sweeps.views.local_store.LocalStore` for a ``sqlite:///`` store whose schema
+    it reads, else None (MLflow reads the store)."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    from sweeps.views.local_store import open_local
+
+    return open_local(uri.removeprefix("sqlite:///"))
+
+
 def _check_reachable(uri: str, experiment: str) -> None:
     """A server answers (fast), else one line naming it and the cause."""
     from sweeps.running.preflight import check_tracking
@@ -337,25 +350,38 @@ def _quiet_mlflow() -> None:
 
 def _query(uri: str, call: Any) -> Any:
     """Run an MLflow call; any failure becomes one readable line."""
-    from mlflow.exceptions import MlflowException
-
     try:
         return call()
-    except MlflowException as exc:
+    except (OSError, sqlite3.Error) as exc:
+        raise UserError(f"MLflow at {redact_uri(uri)}: {exc}") from None
+    except Exception as exc:
+        if not _is_mlflow_error(exc):
+            raise
         text = (exc.message or str(exc)).strip().splitlines()
         raise UserError(f"MLflow at {redact_uri(uri)}: {text[0][:300] if text else exc}") from None
-    except OSError as exc:
-        raise UserError(f"MLflow at {redact_uri(uri)}: {exc}") from None
+
+
+def _is_mlflow_error(exc: BaseException) -> bool:
+    """An ``MlflowException`` (MLflow is imported only if it is in use)."""
+    if "mlflow" not in sys.modules:
+        return False
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(exc, MlflowException)
 
 
 def _run_by_id(store: Store, run_id: str) -> Run | None:
-    from mlflow.exceptions import MlflowException
+    from sweeps.views.local_store import RunNotFound
 
     try:
         with quick_requests():
             run = store.client.get_run(run_id)
-    except MlflowException:
+    except RunNotFound:
         return None
+    except Exception as exc:
+        if _is_mlflow_error(exc):
+            return None
+        raise
     role = run.data.tags.get(TAG_ROLE)
     if role == "trial":
         parent = run.data.tags.get(TAG_PARENT)
