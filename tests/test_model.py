@@ -10,7 +10,7 @@ keras = pytest.importorskip("keras")
 from trainable.families.abalone import REFERENCE_CONFIG, SCHEMA, family  # noqa: E402
 from trainable.families.breast_cancer import SCHEMA as CANCER  # noqa: E402
 from trainable.pipeline import fit_inputs  # noqa: E402
-from trainable.tables import load_dataset, split_dataset  # noqa: E402
+from trainable.tables import load_dataset, read_table, split_dataset  # noqa: E402
 from trainable.tabular import build_tabular_model, hidden_widths, model_inputs  # noqa: E402
 
 
@@ -54,3 +54,10 @@ def test_optimizer_variables_exist_before_fit(splits):
     train, val = fit_inputs(splits, 32, seed=0)
     model.fit(train, validation_data=val, epochs=1, shuffle=False, verbose=0)
     assert [v.path for v in model.optimizer.variables] == before
+
+
+def test_builtin_abalone_is_scikit_legos_table_as_it_ships_it():
+    from sklego.datasets import load_abalone
+
+    _, frame = read_table("builtin:abalone")
+    assert frame.equals(load_abalone(as_frame=True))
