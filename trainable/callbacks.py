@@ -38,12 +38,10 @@ class TuneReporter(keras.callbacks.Callback):
     * at the last epoch (all epochs done, or early stopping).
 
     Tune's function trainables report synchronously: training waits at each report until the
-    driver has taken the result and asked for the next (a round trip that, with both cores
-    training, cost trials about a tenth of their time at one report per short epoch). So an
-    epoch is reported when the driver needs it (a stop epoch, a checkpoint, the last epoch)
-    or at least ``report_interval_s`` after the previous report; the epochs in between ride
-    along under :data:`~trainable.contract.EARLIER_EPOCHS`. ``report_interval_s=0`` reports
-    every epoch.
+    driver has taken the result and asked for the next. So an epoch is reported when the
+    driver needs it (a stop epoch, a checkpoint, the last epoch) or at least
+    ``report_interval_s`` after the previous report; the epochs in between ride along under
+    :data:`~trainable.contract.EARLIER_EPOCHS`. ``report_interval_s=0`` reports every epoch.
 
     It holds ``model_file``, the best model so far (what registration loads), and, if the
     current epoch is not the best one, ``latest_file``, the model as it is now (weights and
@@ -113,11 +111,11 @@ class TuneReporter(keras.callbacks.Callback):
             or epoch + 1 in self.stop_epochs
             or time.monotonic() - self._last_saved >= self.interval_s
         )
-        if self._best_weights is None or not due:
-            if time.monotonic() - self._last_reported < self.report_interval_s:
-                self._unreported.append(metrics)
-            else:
+        if self._best_weights is None or not due:  # no checkpoint at this epoch
+            if due or time.monotonic() - self._last_reported >= self.report_interval_s:
                 self._report(metrics)
+            else:
+                self._unreported.append(metrics)
             return
         if last:
             self.state["stopped_early"] = bool(self.model.stop_training)
