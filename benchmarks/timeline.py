@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.bench_sweep import _parent_and_children
-from trainable.contract import EARLIER_EPOCHS
+from trainable.contract import EARLIER_EPOCHS, epoch_of
 
 if TYPE_CHECKING:
     from sweeps.config.spec import SweepSpec
@@ -92,7 +92,7 @@ def tune_epoch_times(storage: Path) -> dict[str, list[list[float]]]:
 def _report_epochs(report: dict[str, Any]) -> list[list[float]]:
     """``[epoch, time_total_s, seconds]`` of each epoch one Tune report covers."""
     count = 1 + len(report.get(EARLIER_EPOCHS) or [])
-    last = int(report.get("epoch", report["training_iteration"]))
+    last = epoch_of(report)
     total, seconds = float(report["time_total_s"]), float(report["time_this_iter_s"]) / count
     return [[last - back, total - back * seconds, seconds] for back in reversed(range(count))]
 

@@ -8,6 +8,7 @@ from helpers import DEFAULT_SPEC
 
 from sweeps.config.spec import load_spec
 from sweeps.running.search import make_searcher
+from sweeps.search.samplers import make_sampler
 
 State = optuna.trial.TrialState
 
@@ -80,3 +81,9 @@ def test_a_trial_without_a_running_best_is_told_its_metric():
     searcher.on_trial_complete("t", {"training_iteration": 1, "val_rmse": 2.2})
 
     assert _study_trial(searcher).value == 2.2
+
+
+def test_tpe_counts_trials_still_running_as_bad_results():
+    # Optuna 5's default ("constant liar"): two concurrent suggestions avoid the same spot.
+    search = load_spec(DEFAULT_SPEC, ["search.max_concurrent=2"]).search
+    assert make_sampler(search)._constant_liar is True

@@ -70,6 +70,12 @@ EARLIER_EPOCHS = "earlier_epochs"
 BEST_PREFIX = "best_"
 
 
+def epoch_of(result: Mapping[str, Any]) -> int:
+    """The epoch a report is for (Tune's report count, ``training_iteration``, for a family
+    that reports no ``epoch``)."""
+    return int(result.get("epoch", result.get("training_iteration", 0)))
+
+
 def reported_epochs(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every epoch one report of a trial carries, oldest first: the epochs that rode along
     (:data:`EARLIER_EPOCHS`), then the report's own metrics."""

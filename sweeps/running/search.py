@@ -7,14 +7,13 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ray.tune.result import TRAINING_ITERATION
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from ray.tune.search import ConcurrencyLimiter, Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from sweeps.config.spec import SweepSpec
 from sweeps.search.define_by_run import SpaceFunction
-from trainable.contract import BEST_PREFIX
+from trainable.contract import BEST_PREFIX, epoch_of
 
 if TYPE_CHECKING:
     from sweeps.search.warm_start import Prior
@@ -61,7 +60,7 @@ class SweepSearch(OptunaSearch):
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if isinstance(self._metric, list) or trial_id in self._completed_trials:
             return  # Optuna takes no intermediate values with several objectives
-        step = _epoch(result)
+        step = epoch_of(result)
         self._last_step[trial_id] = step
         value = self._told(result)
         if value is not None:
@@ -75,7 +74,7 @@ class SweepSearch(OptunaSearch):
         if not (one_objective and result and not error) or trial_id in self._completed_trials:
             super().on_trial_complete(trial_id, result, error)
             return
-        step, value = _epoch(result), self._told(result)
+        step, value = epoch_of(result), self._told(result)
         stopped = last_step is not None and step > last_step
         if value is not None and stopped and (self._max_t is None or step < self._max_t):
             import optuna
@@ -104,11 +103,6 @@ class SweepSearch(OptunaSearch):
                 )
             )
         self._prior_trials = []  # in the study now (and in its saved state)
-
-
-def _epoch(result: dict) -> int:
-    """The epoch a result reports (Tune's report count for a family that reports none)."""
-    return int(result.get("epoch", result.get(TRAINING_ITERATION, 0)))
 
 
 def make_searcher(spec: SweepSpec, prior: Prior | None = None) -> Searcher:

@@ -8,7 +8,7 @@ from ray.tune import Callback
 from ray.tune.result import AUTO_RESULT_KEYS
 
 from sweeps.record.runs import SweepTracker, numeric_metrics
-from trainable.contract import BEST_PREFIX, reported_epochs
+from trainable.contract import BEST_PREFIX, epoch_of, reported_epochs
 
 if TYPE_CHECKING:
     from ray.tune.experiment import Trial
@@ -57,8 +57,7 @@ class MlflowTrialLogger(Callback):
     ):
         for epoch in reported_epochs(result):
             metrics = numeric_metrics({k: v for k, v in epoch.items() if _is_curve(k)})
-            step = int(epoch.get("epoch", epoch.get("training_iteration", 0)))
-            self.tracker.log_epoch(trial.trial_id, step, metrics)
+            self.tracker.log_epoch(trial.trial_id, epoch_of(epoch), metrics)
 
     def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any):
         self.tracker.close_trial(trial.trial_id, "FINISHED", self._final(trial))
