@@ -15,6 +15,15 @@ from sweeps.environment import QUIET_ENV, child_env, set_defaults
 set_defaults(QUIET_ENV)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def store_template_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The session's own cache of MLflow store templates (never the user's), inherited by every
+    `sweep` the tests start."""
+    from sweeps.record.store_template import CACHE_ENV
+
+    os.environ[CACHE_ENV] = str(tmp_path_factory.mktemp("cache"))
+
+
 @pytest.fixture(scope="session")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory):
     """A real S3 API (moto server) on 127.0.0.1 for the whole session.

@@ -88,9 +88,12 @@ def start_mlflow_server(
 ) -> subprocess.Popen:
     """Start ``mlflow server`` with its SQLite store in ``folder``; return once it answers.
 
-    Starting it again on the same folder and port brings the same server back.
+    Starting it again on the same folder and port brings the same server back. A new store is
+    the product's own copy of its cached template, so this also shows ``mlflow server`` takes it.
     """
-    folder.mkdir(parents=True, exist_ok=True)
+    from sweeps.record.store_template import create_local_store
+
+    create_local_store(folder / "mlflow.db")  # a copy of the cached template: no migrations
     command = [
         sys.executable, "-m", "mlflow", "server",
         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",

@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from filelock import FileLock
+
 from sweeps.environment import temporarily
+from sweeps.record.store_template import create_local_store
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -68,25 +71,14 @@ def make_client(uri: str) -> MlflowClient:
     # A new SQLite store creates its tables on first use; two sweeps doing that at once collide
     # ("table experiments already exists", or alembic's "Online migration expected to match one
     # row"). One process at a time, until both the tracking and the registry store are made.
-    with _file_lock(uri.removeprefix("sqlite:///") + ".lock"):
+    db_file = Path(uri.removeprefix("sqlite:///"))
+    db_file.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{db_file}.lock"):
+        create_local_store(db_file)
         client = mlflow.MlflowClient(tracking_uri=uri)
         client.search_experiments(max_results=1)
         client.search_registered_models(max_results=1)
     return client
-
-
-@contextlib.contextmanager
-def _file_lock(path: str) -> Iterator[None]:
-    """An exclusive lock on ``path`` (created if missing) between processes of this host."""
-    import fcntl
-
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _sagemaker_headers_for_arns_only() -> None:
