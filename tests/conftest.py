@@ -69,3 +69,46 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str):
     )
     yield ray
     ray.shutdown()
+
+
+# --- sweeps shared by several test modules (each costs a sweep's fixed start and tail) ---------
+
+
+@pytest.fixture(scope="session")
+def default_sweep(ray_session, tmp_path_factory: pytest.TempPathFactory):
+    """One default small sweep into its own SQLite store, read by the end-to-end tests and the
+    views (`sweep ls/status/best`); no test adds a sweep to its store."""
+    from helpers import DEFAULT_SPEC, small_spec_overrides
+
+    from sweeps.config.spec import load_spec
+    from sweeps.running.sweep import run_sweep
+
+    tmp = tmp_path_factory.mktemp("default-sweep")
+    return run_sweep(load_spec(DEFAULT_SPEC, small_spec_overrides(tmp)))
+
+
+@pytest.fixture(scope="session")
+def mae_conditional_sweep(ray_session, tmp_path_factory: pytest.TempPathFactory):
+    """One sweep that optimises ``val_mae`` with patience 1 and a noisy learning rate (so trials
+    stop early), over a conditional space (``momentum`` only when ``optimizer`` is sgd): read by
+    test_objective.py and test_conditional_sweep.py."""
+    from helpers import DEFAULT_SPEC, MAE_SWEEP_EPOCHS, MAE_SWEEP_TRIALS, small_spec_overrides
+
+    from sweeps.config.spec import load_spec
+    from sweeps.running.sweep import run_sweep
+
+    tmp = tmp_path_factory.mktemp("mae-conditional")
+    overrides = small_spec_overrides(
+        tmp,
+        **{
+            "search.metric": "val_mae",
+            "search.num_samples": MAE_SWEEP_TRIALS,
+            "search.space.epochs": MAE_SWEEP_EPOCHS,
+            "search.space.patience": 1,
+            "search.space.learning_rate": "{loguniform: [0.02, 0.1]}",  # noisy: stops early
+            "search.initial_points": "[]",
+            "search.space.optimizer": "{choice: [adam, sgd]}",
+            "search.space.momentum": "{uniform: [0.0, 0.9], when: {optimizer: sgd}}",
+        },
+    )
+    return run_sweep(load_spec(DEFAULT_SPEC, overrides))

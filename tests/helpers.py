@@ -12,13 +12,20 @@ TESTS = REPO / "tests"
 DEFAULT_SPEC = REPO / "trainable" / "families" / "abalone.yaml"
 CLASSIFICATION_SPEC = REPO / "trainable" / "families" / "breast_cancer.yaml"
 
+#: The default small sweep (:func:`small_spec_overrides`): 4 trials x 3 epochs, 2 at a time.
+DEFAULT_SWEEP_TRIALS = 4
+DEFAULT_SWEEP_EPOCHS = 3
+#: conftest's ``mae_conditional_sweep``: trials, and epochs before early stopping.
+MAE_SWEEP_TRIALS = 6
+MAE_SWEEP_EPOCHS = 8
+
 
 def small_spec_overrides(tmp: Path, **extra: object) -> list[str]:
     """Overrides for a tiny sweep writing into ``tmp``."""
     overrides = {
-        "search.num_samples": 4,
+        "search.num_samples": DEFAULT_SWEEP_TRIALS,
         "search.max_concurrent": 2,
-        "search.space.epochs": 3,
+        "search.space.epochs": DEFAULT_SWEEP_EPOCHS,
         "search.scheduler": "null",
         "tracking.uri": f"sqlite:///{tmp / 'mlflow.db'}",
         "storage": str(tmp / "results"),

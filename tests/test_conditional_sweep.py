@@ -6,29 +6,13 @@ from __future__ import annotations
 import csv
 
 import pytest
-from helpers import DEFAULT_SPEC, small_spec_overrides
+from helpers import MAE_SWEEP_TRIALS as TRIALS
 from mlflow import MlflowClient
-
-from sweeps.config.spec import load_spec
-from sweeps.running.sweep import run_sweep
-
-TRIALS = 6
 
 
 @pytest.fixture(scope="module")
-def sweep(ray_session, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("conditional")
-    overrides = small_spec_overrides(
-        tmp,
-        **{
-            "search.num_samples": TRIALS,
-            "search.space.epochs": 1,
-            "search.initial_points": "[]",
-            "search.space.optimizer": "{choice: [adam, sgd]}",
-            "search.space.momentum": "{uniform: [0.0, 0.9], when: {optimizer: sgd}}",
-        },
-    )
-    outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
+def sweep(mae_conditional_sweep):
+    outcome = mae_conditional_sweep
     client = MlflowClient(outcome.tracking_uri)
     children = client.search_runs(
         [outcome.experiment_id],

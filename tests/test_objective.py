@@ -4,31 +4,16 @@ checkpoints and registers on MAE (asserted from what lands in MLflow and the che
 from __future__ import annotations
 
 import pytest
-from helpers import DEFAULT_SPEC, only_checkpoint_state, small_spec_overrides
+from helpers import MAE_SWEEP_EPOCHS as EPOCHS
+from helpers import only_checkpoint_state
 from mlflow import MlflowClient
 
-from sweeps.config.spec import load_spec
-from sweeps.running.sweep import run_sweep
 from trainable.contract import Objective
-
-EPOCHS = 8
 
 
 @pytest.fixture(scope="module")
-def sweep(ray_session, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("val_mae")
-    overrides = small_spec_overrides(
-        tmp,
-        **{
-            "search.metric": "val_mae",
-            "search.num_samples": 3,
-            "search.space.epochs": EPOCHS,
-            "search.space.patience": 1,
-            "search.space.learning_rate": "{loguniform: [0.02, 0.1]}",  # noisy: stops early
-            "search.initial_points": "[]",
-        },
-    )
-    outcome = run_sweep(load_spec(DEFAULT_SPEC, overrides))
+def sweep(mae_conditional_sweep):
+    outcome = mae_conditional_sweep
     client = MlflowClient(outcome.tracking_uri)
     children = client.search_runs(
         [outcome.experiment_id], f"tags.`mlflow.parentRunId` = '{outcome.parent_run_id}'"

@@ -5,24 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from helpers import DEFAULT_SPEC, holdout_rmse, only_checkpoint_state, small_spec_overrides
-
-from sweeps.config.spec import load_spec
-from sweeps.running.sweep import run_sweep
-
-EXPECTED_TRIALS = 4
-EPOCHS = 3
+from helpers import DEFAULT_SWEEP_EPOCHS as EPOCHS
+from helpers import DEFAULT_SWEEP_TRIALS as EXPECTED_TRIALS
+from helpers import holdout_rmse, only_checkpoint_state
 
 
 @pytest.fixture(scope="module")
-def sweep(ray_session, tmp_path_factory):
-    """Run 4 trials x 3 epochs, 2 at a time, once for every test in this module."""
-    tmp = tmp_path_factory.mktemp("sweep")
-    spec = load_spec(DEFAULT_SPEC, small_spec_overrides(tmp))
-    outcome = run_sweep(spec)
+def sweep(default_sweep):
+    """The session's default small sweep (4 trials x 3 epochs, 2 at a time), read via MLflow."""
     from mlflow import MlflowClient
 
-    return outcome, MlflowClient(outcome.tracking_uri)
+    return default_sweep, MlflowClient(default_sweep.tracking_uri)
 
 
 def _children(outcome, client):

@@ -14,6 +14,9 @@ from servers import free_port, start_mlflow_server, stop_server
 TRIALS = 3
 EPOCHS = 8
 OUTAGE_S = 12
+#: The sweep's writer tries again every 2 s at most (15 s by default): the server's return is
+#: seen sooner, and the test waits less.
+QUICK_RETRIES = {"SWEEP_MLFLOW_RETRY_MAX_S": "2"}
 
 
 def _children(client: MlflowClient) -> list:
@@ -44,7 +47,8 @@ def test_metrics_logged_during_an_outage_arrive_once_the_server_returns(tmp_path
     client = MlflowClient(url)
     command = _command(url, TRIALS, EPOCHS)
     with open(tmp_path / "sweep.log", "w") as log:
-        sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_env(), stdout=log, stderr=log)
+        env = cli_env(**QUICK_RETRIES)
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 240
             while not _children(client):  # the first trial has started logging
@@ -90,6 +94,7 @@ def test_writes_an_outage_kept_past_the_sweep_arrive_with_sweep_sync(tmp_path):
         MLFLOW_HTTP_REQUEST_MAX_RETRIES="0",
         MLFLOW_HTTP_REQUEST_TIMEOUT="5",
         SWEEP_MLFLOW_END_WAIT_S="5",
+        **QUICK_RETRIES,
     )
     with open(tmp_path / "sweep.log", "w") as log:
         sweep = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
@@ -148,8 +153,10 @@ def test_a_short_outage_during_registration_still_registers_the_best_model(tmp_p
     url = f"http://127.0.0.1:{port}"
     command = _command(url, 2, 3)
     log_path = tmp_path / "sweep.log"
+    # MLflow's own retries wait 1, 2, 4 ... s instead of 2, 4, 8 ... s.
+    env = cli_env(MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1", **QUICK_RETRIES)
     with open(log_path, "w") as log:
-        sweep = subprocess.Popen(command, cwd=tmp_path, env=cli_env(), stdout=log, stderr=log)
+        sweep = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=log)
         try:
             deadline = time.monotonic() + 300
             while "registering the best trial's model" not in log_path.read_text():

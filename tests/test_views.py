@@ -5,27 +5,20 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import DEFAULT_SPEC, small_spec_overrides
+from helpers import DEFAULT_SWEEP_TRIALS as TRIALS
 from servers import free_port
 from typer.testing import CliRunner
 
 from sweeps.cli import app
-from sweeps.config.spec import load_spec
 from sweeps.results import SweepOutcome
-from sweeps.running.sweep import run_sweep
 
-TRIALS = 2
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def sweep(ray_session, tmp_path_factory) -> SweepOutcome:
-    """One tiny sweep (2 trials x 2 epochs) into its own SQLite store."""
-    tmp = tmp_path_factory.mktemp("views")
-    overrides = small_spec_overrides(
-        tmp, **{"search.num_samples": TRIALS, "search.space.epochs": 2}
-    )
-    return run_sweep(load_spec(DEFAULT_SPEC, overrides))
+def sweep(default_sweep) -> SweepOutcome:
+    """The session's default small sweep, alone in its SQLite store."""
+    return default_sweep
 
 
 def _invoke(outcome: SweepOutcome, *args: str):

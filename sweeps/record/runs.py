@@ -51,6 +51,8 @@ EPOCH_BATCH_S = 1.0
 #: Most seconds a finished sweep waits for MLflow to take its last writes (an outage); the
 #: rest stay journaled for ``sweep sync``.
 END_FLUSH_S = float(os.environ.get("SWEEP_MLFLOW_END_WAIT_S", "120"))
+#: Most seconds between two tries of a write during an outage (the wait doubles from 0.5 s).
+RETRY_MAX_S = float(os.environ.get("SWEEP_MLFLOW_RETRY_MAX_S", "15"))
 
 
 def trial_run_name(number: int) -> str:
@@ -104,7 +106,7 @@ class SweepTracker:
         self.experiment_id = experiment_id
         self.parent_run_id = parent_run_id
         self.parent_tags = dict(parent_tags or {})  # lineage recorded when the sweep started
-        self.writer = BackgroundWriter()
+        self.writer = BackgroundWriter(retry_max_s=RETRY_MAX_S)
         self._children: dict[str, str] = {}  # Ray trial id -> MLflow run id
         self._last_step: dict[str, int] = {}  # MLflow run id -> last metric step written
         # Epochs not yet handed to the writer, per trial, and when each trial's were last sent.
