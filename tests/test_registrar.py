@@ -96,3 +96,33 @@ def test_closing_a_registrar_that_got_no_job_stops_its_child(store):
     child = registrar._proc
     registrar.close()
     assert child is not None and child.poll() is not None
+
+
+@pytest.mark.parametrize(
+    ("trainable", "loads_tensorflow"),
+    [("trainable.families.abalone:family", True), ("plain_family:family", False)],
+)
+def test_the_registration_process_loads_tensorflow_only_for_a_family_that_needs_it(
+    trainable, loads_tensorflow, tmp_path
+):
+    import os
+    import subprocess
+    import sys
+
+    from helpers import TESTS
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code = (
+        "import sys; from sweeps.registration.__main__ import warm_up; "
+        f"warm_up({uri!r}, {trainable!r}); print('tensorflow' in sys.modules)"
+    )
+    path = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": path},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == str(loads_tensorflow)

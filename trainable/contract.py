@@ -221,6 +221,11 @@ class ModelFamily(ABC):
     def load(self, checkpoint_dir: str) -> Any:
         """The model stored in a checkpoint folder written by :meth:`train`."""
 
+    def warm_up(self) -> None:
+        """Import now what :meth:`load`, :meth:`evaluate` and :meth:`log_model` will need (the
+        registration process calls this while the trials still run). Default: nothing."""
+        return None
+
     @abstractmethod
     def evaluate(self, model: Any, test: pd.DataFrame, schema: Schema) -> dict[str, float]:
         """``test_<name>`` metrics of ``model`` on the test rows (features and target)."""

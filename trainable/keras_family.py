@@ -57,6 +57,10 @@ class KerasFamily(ModelFamily):
             cls.declared_metrics = tuple(own)
             delattr(cls, "metrics")
 
+    def warm_up(self) -> None:
+        """Load TensorFlow and Keras (several seconds) before the model is needed."""
+        import keras  # noqa: F401
+
     @property  # type: ignore[override]
     def metrics(self) -> tuple[str, ...]:
         """Every metric reported each epoch: the declared ones, then ``params`` and

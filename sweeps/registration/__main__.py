@@ -1,9 +1,10 @@
 """The registrar's child process, a job of its own:
 ``python -m sweeps.registration TRACKING_URI MODULE:ATTR [SPEC_FOLDER]``.
 
-As soon as it starts it imports TensorFlow, Keras and MLflow, opens the MLflow client and
-loads the model family (whose module may register custom Keras objects needed to load the
-model), then waits for one job: the path of a pickled
+As soon as it starts it imports MLflow, opens the MLflow client, loads the model family (whose
+module may register custom objects needed to load the model) and lets it import what its
+models need (``ModelFamily.warm_up``: TensorFlow and Keras for a Keras family, nothing
+otherwise), then waits for one job: the path of a pickled
 :class:`~sweeps.registration.job.RegistrationJob` on stdin. It writes the
 :class:`~sweeps.registration.registry.Registration` beside the job as ``.out``. Nothing here
 imports Ray: the start-up is only what registration needs.
@@ -26,16 +27,15 @@ if TYPE_CHECKING:
 
 def warm_up(tracking_uri: str, trainable: str, folder: str | None = None):
     """Everything that does not depend on the job; returns the MLflow client and the family."""
-    from sweeps.quiet import native_stderr_silenced
-
-    with native_stderr_silenced():
-        import keras  # noqa: F401 - loads TensorFlow
     import mlflow.pyfunc  # noqa: F401
 
+    from sweeps.quiet import native_stderr_silenced
     from sweeps.record.client import make_client
     from sweeps.running.preflight import load_family
 
-    family: ModelFamily = load_family(trainable, folder)
+    with native_stderr_silenced():  # TensorFlow's start-up noise, for a Keras family
+        family: ModelFamily = load_family(trainable, folder)
+        family.warm_up()
     return make_client(tracking_uri), family
 
 

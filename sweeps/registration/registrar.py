@@ -1,9 +1,10 @@
 """Registration in a child process, so the driver never loads TensorFlow.
 
-The child (``python -m sweeps.registration``) does its slow start-up (TensorFlow, Keras,
-MLflow: about 4 s) as soon as it is started, then waits for its job. The sweep starts it
-while the last trials run, on a core the finished trials freed (:class:`StartWhenCoresFree`),
-and the registration itself runs while the driver writes the summary artifacts.
+The child (``python -m sweeps.registration``) does its slow start-up (MLflow, and what the
+family's models need: TensorFlow and Keras for a Keras family, about 4 s) as soon as it is
+started, then waits for its job. The sweep starts it while the last trials run, on a core the
+finished trials freed (:class:`StartWhenCoresFree`), and the registration itself runs while the
+driver writes the summary artifacts.
 """
 
 from __future__ import annotations
