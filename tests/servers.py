@@ -65,11 +65,13 @@ def wait_for_http(url: str, timeout_s: float = 60, proc: subprocess.Popen | None
 
 @contextmanager
 def moto_server(log: Path, **env: str) -> Iterator[str]:
-    """``moto_server`` on a free loopback port; yields its endpoint URL."""
+    """moto's server on a free loopback port; yields its endpoint URL."""
     port = free_port()
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            ["moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            # The moto of the Python running the tests, not the first `moto_server` on PATH
+            # (another install's, perhaps older, when the venv is not activated).
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **env},

@@ -12,12 +12,12 @@ decided twice:
 2. moto checks each request the gate lets through against the policy's Action and Resource
    (as moto reads them, below).
 
-Why not moto alone: moto 5.2.5 enforces Action and Resource, but not our Conditions, and names
-two S3 authorizations differently from AWS (moto/iam/access_control.py, policy_conditions.py,
-moto/s3/responses.py). With the gate letting everything through, moto alone still denied
-Put/Get/Delete of single keys outside ``sweeps/`` and every EC2 call of the worker, but let a
-listing of ``other/`` through, let HeadBucket through without the HeadBucket statement, and
-deleted ``other/secret.txt`` on a DeleteObjects:
+Why not moto alone: moto (5.2.5, 5.2.6) enforces Action and Resource, but not our Conditions,
+and names S3 authorizations differently from AWS (moto/iam/access_control.py,
+policy_conditions.py, moto/s3/responses.py, moto/core/responses.py). With the gate letting
+everything through, moto alone still denied Put/Get/Delete of single keys outside ``sweeps/``
+and every EC2 call of the worker, but let a listing of ``other/`` through, let HeadBucket through
+without the HeadBucket statement, and deleted ``other/secret.txt`` on a DeleteObjects:
 
 - Conditions: moto implements only ``StringEquals``, and fills in no request context key but
   ``sts:ExternalId``; any other operator (``StringLike``, ``Null``) or key counts as satisfied.
@@ -25,12 +25,19 @@ deleted ``other/secret.txt`` on a DeleteObjects:
   nothing.
 - HeadBucket: moto checks ``s3:HeadBucket``; AWS checks ``s3:ListBucket`` (there is no
   ``s3:HeadBucket`` IAM action), so moto denies HeadBucket under any real policy.
-- DeleteObjects: moto checks ``s3:DeleteObject`` once, on the bucket's ARN, then deletes every
-  key; AWS checks it on each key.
+- DeleteObjects: moto checks ``s3:DeleteObject`` (5.2.6: ``s3:DeleteObjects``) once, on the
+  bucket's ARN, then deletes every key; AWS checks ``s3:DeleteObject`` on each key.
+- Operation names: from 5.2.6 on, moto checks every S3 request as ``s3:`` plus its API
+  operation's name (``_get_action`` no longer reads the action moto/s3/responses.py's
+  ``ACTION_MAP`` sets, as 5.2.5 did), so it also denies, under any real policy,
+  ``s3:ListObjectsV2``, ``s3:HeadObject``, ``s3:CreateMultipartUpload``, ``s3:UploadPart`` and
+  ``s3:CompleteMultipartUpload``: none is an IAM action (AWS checks ``s3:ListBucket``,
+  ``s3:GetObject``, ``s3:PutObject``).
 
-So moto holds the policy as it reads it (:func:`as_moto_reads_it`): also ``s3:HeadBucket``
-where the policy allows ``s3:ListBucket``, and ``s3:DeleteObject`` on the bucket where the
-policy allows it on the bucket's keys. The gate decides those requests as AWS does.
+So moto holds the policy as it reads it (:func:`as_moto_reads_it`): also moto's names
+(:data:`MOTO_NAMES`) where the policy allows the IAM action they stand for, and the bucket's
+ARN where the policy allows ``s3:DeleteObject`` on the bucket's keys. The gate decides those
+requests as AWS does.
 
 EC2 and IAM calls go to moto directly: it denies a worker's RunInstances by the Action alone.
 ``iam:PassRole`` (checked by AWS inside RunInstances) and ``sagemaker-mlflow:*`` (no moto
@@ -104,15 +111,26 @@ def without_headbucket(policy: dict[str, Any]) -> dict[str, Any]:
     return {**policy, "Statement": statements}
 
 
+#: What moto checks instead of an IAM action for the S3 requests these tests send (see the module
+#: docstring): ``s3:HeadBucket`` in every version; from 5.2.6 on, the API operation's name.
+MOTO_NAMES = {
+    "s3:ListBucket": ["s3:HeadBucket", "s3:ListObjects", "s3:ListObjectsV2"],
+    "s3:GetObject": ["s3:HeadObject"],
+    "s3:PutObject": ["s3:CreateMultipartUpload", "s3:UploadPart", "s3:CompleteMultipartUpload"],
+    "s3:DeleteObject": ["s3:DeleteObjects"],
+}
+
+
 def as_moto_reads_it(policy: dict[str, Any]) -> dict[str, Any]:
-    """The policy with moto's names for two S3 authorizations added (see the module docstring)."""
+    """The policy with moto's names for its S3 authorizations added (see the module docstring)."""
     statements = []
     for statement in policy["Statement"]:
         statement = dict(statement)
         actions = _listed(statement["Action"])
         resources = _listed(statement["Resource"])
-        if "s3:ListBucket" in actions:
-            statement["Action"] = [*actions, "s3:HeadBucket"]
+        aliases = [name for action in actions for name in MOTO_NAMES.get(action, [])]
+        if aliases:
+            statement["Action"] = [*actions, *aliases]
         if "s3:DeleteObject" in actions:
             buckets = {r.split("/", 1)[0] for r in resources if r.startswith("arn:aws:s3:::")}
             statement["Resource"] = [*resources, *sorted(buckets)]
@@ -259,6 +277,8 @@ def s3_authorizations(
 # --- the gate in front of moto -----------------------------------------------------------------
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "expect"}
+#: Headers werkzeug's server writes for every answer itself: moto's would come twice.
+SERVED_BY_GATE = {"server", "date"}
 ACCESS_DENIED = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'
     b"<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>"
@@ -325,7 +345,9 @@ class Gate:
             reply = response.read()
         finally:
             connection.close()
-        reply_headers = [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP]
+        reply_headers = [
+            (k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP | SERVED_BY_GATE
+        ]
         length = response.getheader("Content-Length") if method == "HEAD" else str(len(reply))
         if length is not None:
             reply_headers.append(("Content-Length", length))
