@@ -80,13 +80,22 @@ class RayNode:
         """This node's Ray processes and all their descendants (trial workers included)."""
         roots = []
         for proc in psutil.process_iter(["cmdline"]):
-            if any(self.temp_dir in part for part in proc.info["cmdline"] or []):
+            if any(self._names_temp_dir(part) for part in proc.info["cmdline"] or []):
                 roots.append(proc)
         found = {p.pid: p for p in roots}
         for root in roots:
             with contextlib.suppress(psutil.NoSuchProcess):
                 found.update({c.pid: c for c in root.children(recursive=True)})
         return list(found.values())
+
+    def _names_temp_dir(self, arg: str) -> bool:
+        """``arg`` is this node's temp dir or a path inside it (never a longer name that merely
+        starts with it, which may be another node's or another user's Ray)."""
+        return (
+            arg.endswith(f"={self.temp_dir}")
+            or arg == self.temp_dir
+            or (f"{self.temp_dir}/" in arg)
+        )
 
     def running_trial(self) -> bool:
         """A Tune trial actor (``ray::ImplicitFunc``) is running on this node."""

@@ -94,7 +94,9 @@ def test_resume_is_refused_while_the_sweeps_driver_runs(tmp_path):
             cwd=tmp_path, env=cli_env(), capture_output=True, text=True, timeout=120,
         )  # fmt: skip
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
+        # Only while the driver is unreaped: its pid (and so its group id) is still its own.
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=60)
     assert refused.returncode == 2
     assert f"still being run by process {driver.pid}" in refused.stderr

@@ -54,7 +54,9 @@ def test_killed_sweep_resumes_with_one_child_per_trial_and_no_duplicate_steps(tm
         try:
             _wait_for_a_finished_trial(client, proc)
         finally:
-            os.killpg(proc.pid, signal.SIGKILL)
+            # Only while the driver is unreaped: its pid (and so its group id) is still its own.
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=60)
     experiment = client.get_experiment_by_name("abalone-tensorflow-experiment")
     parent_before = {
