@@ -18,7 +18,7 @@ from sweeps.running.search import make_searcher
 NEEDS_GP_EXTRA = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
     reason="search.algorithm gp needs the gp extra (PyTorch): "
-    "pip install -c constraints.txt -e '.[dev,gp]'",
+    "pip install -c requirements/constraints.txt -e '.[dev,gp]'",
 )
 ALGORITHMS = ["tpe", "random", "grid", "cmaes", pytest.param("gp", marks=NEEDS_GP_EXTRA)]
 #: A finite space (no continuous parameter) for the grid.
