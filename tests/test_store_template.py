@@ -104,3 +104,11 @@ def test_mlflow_server_opens_a_copied_store(own_cache, tmp_path):
         with urllib.request.urlopen(url) as page:  # the UI's page
             assert page.status == 200
     assert experiment["name"] == "Default"
+
+
+def test_the_new_store_benchmark_times_both_ways(own_cache):
+    from benchmarks.new_store import main
+
+    results = main(["--repeats", "1"])
+    assert results["mlflow_creates_it_median_s"] > 0
+    assert results["template_copy_median_s"] > 0
