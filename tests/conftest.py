@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from helpers import TESTS
+from helpers import pythonpath_with_tests
 
 from sweeps.environment import QUIET_ENV, child_env, set_defaults
 
@@ -62,7 +62,7 @@ def ray_session(tmp_path_factory: pytest.TempPathFactory, s3_endpoint: str):
             "env_vars": {
                 **child_env(),
                 # so workers can import the test trainables in tests/sample_trainables.py
-                "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
+                "PYTHONPATH": pythonpath_with_tests(),
                 **fake_aws_env(s3_endpoint),  # trials write checkpoints to the moto S3
             }
         },

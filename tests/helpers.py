@@ -34,6 +34,11 @@ def small_spec_overrides(tmp: Path, **extra: object) -> list[str]:
     return [f"{k}={v}" for k, v in overrides.items()]
 
 
+def pythonpath_with_tests() -> str:
+    """``PYTHONPATH`` for a process that imports the test modules (sample trainables, families)."""
+    return os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
+
+
 def sweep_command(action: str, *args: str, **overrides: object) -> list[str]:
     """``python -m sweeps.cli ACTION ARGS --set key=value ...`` (dots in keys as ``__``)."""
     command = [sys.executable, "-m", "sweeps.cli", action, *args]

@@ -95,6 +95,7 @@ def start_mlflow_server(
     """
     from sweeps.record.store_template import create_local_store
 
+    folder.mkdir(parents=True, exist_ok=True)  # for the log, even where no template can be had
     create_local_store(folder / "mlflow.db")  # a copy of the cached template: no migrations
     command = [
         sys.executable, "-m", "mlflow", "server",

@@ -45,6 +45,9 @@ def _pins() -> dict[str, list[Requirement]]:
     return pins
 
 
+PINS = _pins()
+
+
 def _declared() -> list[Requirement]:
     optional = PYPROJECT["project"]["optional-dependencies"]
     declared = PYPROJECT["project"]["dependencies"] + optional["dev"] + optional["gp"]
@@ -68,7 +71,7 @@ def test_the_readme_install_and_ci_both_install_from_the_lock():
 
 @pytest.mark.parametrize("requirement", _declared(), ids=lambda r: r.name)
 def test_every_declared_dependency_is_pinned_inside_its_declared_range(requirement):
-    pins = _pins().get(canonicalize_name(requirement.name))
+    pins = PINS.get(canonicalize_name(requirement.name))
     assert pins, f"{requirement.name} is not in {LOCK.name}: refresh the lock (README, Tests)"
     for pin in pins:
         (exact,) = pin.specifier

@@ -109,19 +109,18 @@ def test_the_registration_process_loads_tensorflow_only_for_a_family_that_needs_
     import subprocess
     import sys
 
-    from helpers import TESTS
+    from helpers import pythonpath_with_tests
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     code = (
         "import sys; from sweeps.registration.__main__ import warm_up; "
         f"warm_up({uri!r}, {trainable!r}); print('tensorflow' in sys.modules)"
     )
-    path = os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")])
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONPATH": path},
+        env={**os.environ, "PYTHONPATH": pythonpath_with_tests()},
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
