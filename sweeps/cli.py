@@ -135,8 +135,9 @@ VerboseOpt = Annotated[
 
 
 def _sweep_and_report(start: Callable[[], SweepOutcome], verbose: bool) -> None:
-    """Run a sweep (new or resumed) and print its outcome; exit 1 if nothing was registered,
-    128 + the signal's number if a signal stopped it (130 for Ctrl-C)."""
+    """Run a sweep (new or resumed) and print its outcome; exit 1 if nothing was registered
+    (unless ``register.enabled`` is false), 128 + the signal's number if a signal stopped it
+    (130 for Ctrl-C)."""
     from sweeps.quiet import quiet_libraries
     from sweeps.registration.registrar import RegistrationFailed
     from sweeps.running.stopping import SweepInterrupted
@@ -164,7 +165,7 @@ def _sweep_and_report(start: Callable[[], SweepOutcome], verbose: bool) -> None:
         _print_notes(exc)
         raise typer.Exit(code=1) from None
     print_outcome(outcome, out)
-    if outcome.registration is None:
+    if outcome.registration is None and outcome.spec.register.enabled:
         raise typer.Exit(code=1)
 
 

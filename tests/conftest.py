@@ -112,3 +112,20 @@ def mae_conditional_sweep(ray_session, tmp_path_factory: pytest.TempPathFactory)
         },
     )
     return run_sweep(load_spec(DEFAULT_SPEC, overrides))
+
+
+#: Trials of ``exploratory_sweep``: past TPE's 10 start-up trials, so a warm start learns.
+EXPLORATORY_TRIALS = 12
+
+
+@pytest.fixture(scope="session")
+def exploratory_sweep(ray_session, tmp_path_factory: pytest.TempPathFactory):
+    """One sweep of 12 trials with ``register.enabled: false``, in its own store: the earlier
+    sweep test_warm_start learns from, and what test_register_off reads. Returns the folder
+    and the outcome."""
+    from helpers import exploratory_spec
+
+    from sweeps.running.sweep import run_sweep
+
+    tmp = tmp_path_factory.mktemp("exploratory")
+    return tmp, run_sweep(exploratory_spec(tmp, EXPLORATORY_TRIALS, seed=1))

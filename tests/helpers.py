@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sweeps.config.spec import SweepSpec
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = REPO / "tests"
@@ -32,6 +36,24 @@ def small_spec_overrides(tmp: Path, **extra: object) -> list[str]:
         **extra,
     }
     return [f"{k}={v}" for k, v in overrides.items()]
+
+
+def exploratory_spec(tmp: Path, trials: int, seed: int, *more: str) -> SweepSpec:
+    """The default spec as a tiny exploratory sweep into ``tmp``: 2 epochs per trial, no
+    initial points, nothing registered (``register.enabled: false``); ``more`` overrides."""
+    from sweeps.config.spec import load_spec
+
+    overrides = small_spec_overrides(
+        tmp,
+        **{
+            "search.num_samples": trials,
+            "search.seed": seed,
+            "search.space.epochs": 2,
+            "search.initial_points": "[]",
+            "register.enabled": "false",
+        },
+    )
+    return load_spec(DEFAULT_SPEC, [*overrides, *more])
 
 
 def pythonpath_with_tests() -> str:

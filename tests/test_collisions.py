@@ -24,6 +24,7 @@ def _command() -> list[str]:
         search__max_concurrent=1,
         search__space__epochs=2,
         search__scheduler="null",
+        register__enabled="false",  # exploratory: nothing registered, exit 0 all the same
     )
 
 
@@ -53,6 +54,13 @@ def test_both_sweeps_finish(twin_sweeps):
     _, done = twin_sweeps
     for result in done:
         assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_a_sweep_with_registration_off_says_so_and_exits_0(twin_sweeps):
+    _, done = twin_sweeps
+    for result in done:
+        assert "Not registered: register.enabled is false" in result.stdout
+        assert "is not registered" in result.stderr  # the line during the sweep
 
 
 def test_each_sweep_has_its_own_parent_run_folder_and_trials(twin_sweeps):

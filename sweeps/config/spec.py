@@ -366,8 +366,10 @@ class RegisterSpec(_Strict):
     """Registered model name, the alias moved to a better version, and what "better" means:
     ``metric`` on the test split (default: the search metric's test value, ``val_NAME`` ->
     ``test_NAME``), compared in the search's mode. ``select``: which trial is registered
-    (default: the best by the search metric)."""
+    (default: the best by the search metric). ``enabled: false``: an exploratory sweep that
+    records its trials and its best trial on the parent run and registers nothing."""
 
+    enabled: bool = Field(True, description="false: register nothing (an exploratory sweep)")
     model_name: str | None = Field(None, min_length=1, description="default: the sweep name")
     alias: str = Field("champion", pattern=r"^[A-Za-z_][A-Za-z0-9_-]*$")
     metric: str | None = Field(None, pattern=r"^test_\w+$")

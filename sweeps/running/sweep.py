@@ -337,7 +337,8 @@ def _log_summary_artifacts(run: SweepRun, trials: list[TrialRecord], folder: str
 def _hand_over_best(run: SweepRun, grid: ResultGrid, trials: list[TrialRecord]) -> bool:
     """Record the selected trial (:mod:`sweeps.registration.selection`: ``register.select``,
     by default the best by the search metric) on the parent run and hand its checkpoint to the
-    registrar; False if there is nothing to register (the parent run is tagged why)."""
+    registrar; False if there is nothing to register or ``register.enabled`` is false (the
+    parent run is tagged why)."""
     from sweeps.registration.job import Member, RegistrationJob
     from sweeps.registration.registry import Lineage
     from sweeps.registration.selection import TAG_NOT_REGISTERED, select_trial
@@ -363,6 +364,11 @@ def _hand_over_best(run: SweepRun, grid: ResultGrid, trials: list[TrialRecord]) 
             f"best_{objective.metric}": record.best_value,
         },
     )
+    if not spec.register.enabled:
+        note = f"register.enabled is false: {trial_run_name(record.number)} is not registered"
+        run.console.print(note)
+        tracker.tag_parent({TAG_NOT_REGISTERED: note})
+        return False
     size = spec.register.ensemble
     what = f"an ensemble of the best {size} trials' models" if size else "the best trial's model"
     run.console.print(f"registering {what} (evaluating on the test split)...")

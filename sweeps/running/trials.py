@@ -62,7 +62,10 @@ def run_trials(run: SweepRun) -> ResultGrid:
     else:
         tuner = _new_tuner(run, trainable)
     run.stop_rules = StopRules(search, spec.objective)
-    attach(run.run_name, [MlflowTrialLogger(run.tracker), progress, warm_up, run.stop_rules])
+    callbacks = [MlflowTrialLogger(run.tracker), progress, run.stop_rules]
+    if spec.register.enabled:
+        callbacks.append(warm_up)
+    attach(run.run_name, callbacks)
     attach_stopper(run.run_name, run.stop_rules)
     try:
         with progress:

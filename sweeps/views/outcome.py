@@ -96,6 +96,8 @@ def print_outcome(outcome: SweepOutcome, console: Console) -> None:
     )
     console.print(f"        tracking URI {redact_uri(outcome.tracking_uri)}")
     reg = outcome.registration
+    if reg is None and not spec.register.enabled:
+        console.print("Not registered: register.enabled is false")
     if reg is not None:
         scores = ", ".join(f"{k} {v:.4f}" for k, v in reg.metrics.items())
         console.print(f"Registered: {reg.model_name} version {reg.version} ({scores})")
