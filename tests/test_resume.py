@@ -106,6 +106,16 @@ def test_resume_finds_the_newest_sweep_of_a_name(tmp_path, monkeypatch):
     assert locate_sweep(newest) == newest
 
 
+def test_resume_by_name_never_picks_a_sweep_of_a_longer_name(tmp_path, monkeypatch):
+    from sweeps.running.resume import locate_sweep
+
+    monkeypatch.chdir(tmp_path)
+    _fake_sweep(tmp_path, "abalone-20261101-090000-3fa2")
+    _fake_sweep(tmp_path, "abalone-wide-20261102-090000-1b2c")  # newer, another spec
+    assert locate_sweep("abalone").endswith("/abalone-20261101-090000-3fa2")
+    assert locate_sweep("abalone-wide").endswith("/abalone-wide-20261102-090000-1b2c")
+
+
 def test_resume_of_an_unknown_sweep_is_a_one_line_error(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

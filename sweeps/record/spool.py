@@ -12,6 +12,7 @@ write), under :data:`LOCAL_SPOOLS`.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 SPOOL_FILE = "mlflow-spool.jsonl"
 #: Where the journals of sweeps with ``s3://`` storage live.
 LOCAL_SPOOLS = Path.home() / ".cache" / "ray-sweeps" / "spool"
+
+log = logging.getLogger(__name__)
 
 
 def spool_folder(sweep_folder: str, run_name: str) -> Path:
@@ -37,6 +40,9 @@ class Spool:
         self.path = folder / SPOOL_FILE
         self._lock = threading.Lock()
         self._next = sum(1 for _ in self._entries())
+        # A driver killed mid-append leaves a last line without its newline: the next record
+        # starts on a line of its own, or the torn line would swallow it.
+        self._line_open = self._ends_mid_line()
 
     def append(self, op: str, args: list[Any]) -> int:
         """Journal ``op(*args)``; returns its id for :meth:`done`."""
@@ -78,15 +84,30 @@ class Spool:
     def _write(self, record: dict[str, Any]) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
         with open(self.path, "a") as fh:
-            fh.write(json.dumps(record, default=str) + "\n")
+            fh.write(("\n" if self._line_open else "") + json.dumps(record, default=str) + "\n")
+        self._line_open = False
+
+    def _ends_mid_line(self) -> bool:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(0, 2)
+                if fh.tell() == 0:
+                    return False
+                fh.seek(-1, 2)
+                return fh.read(1) != b"\n"
+        except FileNotFoundError:
+            return False
 
     def _entries(self) -> list[dict[str, Any]]:
         if not self.path.exists():
             return []
         records = []
-        for line in self.path.read_text().splitlines():
+        for number, line in enumerate(self.path.read_text().splitlines(), 1):
+            if not line.strip():
+                continue
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
-                continue  # a line cut short by the driver's death: its write never started
+                # Cut short by the driver's death: that write was never sent, or never marked done.
+                log.warning("%s: line %d is torn (a killed driver's); skipped", self.path, number)
         return records

@@ -4,6 +4,9 @@ find the same MLflow parent run and spec, and how a resume finds the folder."""
 from __future__ import annotations
 
 import json
+import re
+import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,20 @@ from sweeps.running import storage
 
 STATE_FILE = "sweep-state.json"
 RESULTS_FOLDER = "sweep-results"
+#: What :func:`new_run_name` appends to the spec's name (sweeps before 2026-12 had no suffix).
+_RUN_NAME_TAIL = r"-\d{8}-\d{6}(-[0-9a-f]{4})?"
+
+
+def new_run_name(spec_name: str) -> str:
+    """``abalone-20261130-131126-3fa2``: the spec's name, the start time and a random suffix,
+    so that two sweeps started in the same second get their own run and folder."""
+    return f"{spec_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
+
+
+def is_run_of(run_name: str, spec_name: str) -> bool:
+    """Whether ``run_name`` is a sweep of the spec named ``spec_name`` exactly (a sweep of
+    ``abalone-wide`` is not one of ``abalone``)."""
+    return re.fullmatch(re.escape(spec_name) + _RUN_NAME_TAIL, run_name) is not None
 
 
 def save_state(
@@ -57,7 +74,11 @@ def locate_sweep(target: str) -> str:
         root = Path(RESULTS_FOLDER).resolve()
         if root.is_dir() and "/" not in target:
             candidates.append(str(root / target))
-            named = sorted(p for p in root.glob(f"{target}-*") if (p / STATE_FILE).is_file())
+            named = sorted(
+                p
+                for p in root.glob(f"{target}-*")
+                if is_run_of(p.name, target) and (p / STATE_FILE).is_file()
+            )
             if named:
                 candidates.append(str(named[-1]))  # names end in a timestamp: newest last
     for candidate in candidates:

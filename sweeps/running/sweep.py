@@ -5,7 +5,6 @@ to bottom."""
 from __future__ import annotations
 
 import contextlib
-import secrets
 import signal
 import tempfile
 import time
@@ -90,7 +89,7 @@ def run_sweep(
     with StopSignals(console.print) as stops, contextlib.ExitStack() as held:
         started = time.monotonic()
         prepared = preflight(spec)
-        run_name = new_run_name(spec.name)
+        run_name = resume.new_run_name(spec.name)
         console.print(
             f"sweep [bold]{run_name}[/]: {spec.search.num_samples} trials, "
             f"{spec.search.max_concurrent} at a time; starting Ray and MLflow..."
@@ -174,12 +173,6 @@ def ending(exc: BaseException) -> tuple[str, str]:
         name = exc.args[0] if isinstance(exc, SweepInterrupted) else "SIGINT"
         return "KILLED", f"stopped by {name}"
     return "FAILED", f"{type(exc).__name__}: {exc}"
-
-
-def new_run_name(spec_name: str) -> str:
-    """``abalone-20261130-131126-3fa2``: the spec's name, the start time and a random suffix,
-    so that two sweeps started in the same second get their own run and folder."""
-    return f"{spec_name}-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}"
 
 
 def _end_opened(opening: Future[tuple[SweepTracker, Lease]], exc: BaseException) -> None:
