@@ -60,3 +60,18 @@ def test_more_epochs_than_one_mlflow_batch_holds_are_all_logged(tracker):
         tracker.log_epoch("t1", epoch, metrics)
     assert tracker.flush(timeout_s=60)
     assert [step for step, _ in _history(tracker, "t1", "val_mae")] == list(range(1, 301))
+
+
+def test_the_waits_of_a_sweeps_end_share_one_bound(tracker, monkeypatch):
+    """Reading the results and ending the parent run wait for MLflow at most
+    ``SWEEP_MLFLOW_END_WAIT_S`` together, not each."""
+    import sweeps.record.runs as runs
+
+    now = [1000.0]
+    monkeypatch.setattr(runs.time, "monotonic", lambda: now[0])
+    assert tracker.end_wait(120) == 120  # the results are read: the bound starts
+    now[0] += 100  # that wait took 100 s (an outage)
+    assert tracker.end_wait(120) == 20  # the parent run's end gets what is left
+    assert tracker.end_wait(10) == 10  # a stop's shorter wait stays shorter
+    now[0] += 30
+    assert tracker.end_wait(120) == 0

@@ -113,8 +113,18 @@ class SweepTracker:
         self._epochs_lock = threading.Lock()
         self._unsent: dict[str, list[tuple[int, dict[str, float], int]]] = {}
         self._last_sent: dict[str, float] = {}
+        self._end_deadline: float | None = None  # set by the first wait of the sweep's end
 
     # ------------------------------------------------------------ sweep level (synchronous)
+
+    def end_wait(self, timeout_s: float = END_FLUSH_S) -> float:
+        """Seconds the sweep's end may still wait for MLflow, of one bound for the whole end:
+        the first call starts ``timeout_s``; later calls get what is left of it (and at most
+        their own ``timeout_s``), so the waits of the end add up to at most one bound."""
+        now = time.monotonic()
+        if self._end_deadline is None:
+            self._end_deadline = now + timeout_s
+        return max(0.0, min(timeout_s, self._end_deadline - now))
 
     @classmethod
     def start(
@@ -243,13 +253,14 @@ class SweepTracker:
     ) -> list[str]:
         """Close the parent run with ``status`` (and ``reason``, why it did not finish, and
         ``tags`` as tags) after every queued write, retried through an outage for at most
-        ``timeout_s``. Returns the writes still unsent then, oldest first (empty when all
-        arrived; the rest stay journaled for ``sweep sync``)."""
+        ``timeout_s`` in all with the end's earlier waits (:meth:`end_wait`). Returns the writes
+        still unsent then, oldest first (empty when all arrived; the rest stay journaled for
+        ``sweep sync``)."""
         self.flush(0)  # hand the trials' last epochs to the writer, ahead of the close
         self._queue(
             f"end the parent run ({status})", "end_parent", status, reason, dict(tags or {})
         )
-        self.writer.flush(timeout_s)
+        self.writer.flush(self.end_wait(timeout_s))
         unsent = self.writer.pending
         self.writer.close(0)
         if self.spool is not None and not unsent:

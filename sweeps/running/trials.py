@@ -124,9 +124,7 @@ def collect(
     (its child run id if MLflow has taken the trial's writes by then), and the values of
     ``objective.metric`` and of ``other_metrics`` (a sweep's other objectives) at its best
     epoch: the model its checkpoint holds."""
-    from sweeps.record.runs import END_FLUSH_S
-
-    tracker.flush(END_FLUSH_S)
+    tracker.flush(tracker.end_wait())  # the first wait of the end's one bound
     trials = []
     for result in grid:
         metrics = result.metrics or {}
