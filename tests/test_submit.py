@@ -119,7 +119,11 @@ def test_key_and_credential_files_are_never_uploaded(tmp_path):
     from sweeps.cluster.submit import EXCLUDES
 
     secrets = [".env", ".env.production", "deploy.pem", "tls.key", "id_rsa", "id_ed25519.pub",
-               ".aws/credentials", ".ssh/config", "credentials.json", ".netrc"]  # fmt: skip
+               ".aws/credentials", ".ssh/config", "credentials.json", ".netrc",
+               ".git-credentials", ".kube/config", ".docker/config.json", ".pypirc", ".npmrc",
+               ".envrc", ".s3cfg", ".boto", "gcloud/application_default_credentials.json",
+               "infra/terraform.tfstate", "infra/terraform.tfstate.backup",
+               ".ray/bootstrap_config.yaml"]  # fmt: skip
     kept = ["spec.yaml", "model.py", "data/table.csv", "notes/keys.md"]
     work = tmp_path / "work"
     for name in secrets + kept:
@@ -129,6 +133,20 @@ def test_key_and_credential_files_are_never_uploaded(tmp_path):
     create_package(str(work), package, include_gitignore=True, excludes=EXCLUDES)
     packed = {n for n in zipfile.ZipFile(package).namelist() if not n.endswith("/")}
     assert packed == set(kept)
+
+
+def test_the_home_folder_is_refused_as_the_working_folder(tmp_path, nothing_listening):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "spec.yaml").write_text(DEFAULT_SPEC.read_text())
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"} | {"HOME": str(home)}
+    done = subprocess.run(
+        ["sweep", "submit", "spec.yaml", *REMOTE, "--address", nothing_listening],
+        cwd=home, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert f"the working folder is {home}" in done.stderr
+    assert "--address" not in done.stderr and "Traceback" not in done.stderr
 
 
 def test_status_of_a_job_id_asks_the_cluster(nothing_listening):

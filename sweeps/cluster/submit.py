@@ -61,6 +61,18 @@ SECRETS = [
     "credentials",
     "credentials.json",
     "*.kubeconfig",
+    ".git-credentials",
+    ".kube",
+    ".docker/config.json",
+    ".pypirc",
+    ".npmrc",
+    ".envrc",
+    ".s3cfg",
+    ".boto",
+    "application_default_credentials.json",  # gcloud
+    "*.tfstate",
+    "*.tfstate.*",
+    ".ray",
 ]
 EXCLUDES = LOCAL_STATE + SECRETS
 
@@ -157,13 +169,18 @@ def submit_sweep(
     Key and credential files (:data:`SECRETS`) are never uploaded.
 
     Raises:
-        UserError: the spec is invalid, lies outside the working folder, keeps its MLflow store
-            or storage on the head's disk (unless ``allow_local``), or the cluster is
-            unreachable or refuses the job.
+        UserError: the working folder is the home folder (or ``/``), the spec is invalid, lies
+            outside the working folder, keeps its MLflow store or storage on the head's disk
+            (unless ``allow_local``), or the cluster is unreachable or refuses the job.
     """
     from sweeps.config.spec import load_spec
 
     folder = (working_dir or Path.cwd()).resolve()
+    if folder == Path.home().resolve() or folder == Path(folder.anchor):
+        raise UserError(
+            f"submit: the working folder is {folder}, which Ray would upload whole (keys, "
+            "caches, every project); run `sweep submit` from the project's own folder"
+        )
     loaded = load_spec(spec, overrides)
     relative = _relative_spec(spec, folder)
     local = _local_on_cluster(loaded)
