@@ -68,7 +68,11 @@ def test_sweep_summary_counts_the_failed_trial(sweep_with_failure):
 @pytest.fixture(scope="module")
 def sweep_with_retries(ray_session, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("retried")
-    return _sweep(tmp, "crashes_once_after_first_checkpoint", trials=2, epochs=3)
+    # Its tests read the trials' runs only: nothing registered (register.enabled false).
+    return _sweep(
+        tmp, "crashes_once_after_first_checkpoint", trials=2, epochs=3,
+        **{"register.enabled": "false"},
+    )  # fmt: skip
 
 
 def test_crashed_trial_is_retried_from_its_checkpoint_and_finishes(sweep_with_retries):
